@@ -1,0 +1,1 @@
+"""qpu.kernels: hand-written QPU kernels in the qpu DSL."""
