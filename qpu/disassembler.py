@@ -28,13 +28,25 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from .encoding import decode, words_from_bytes
 from .instruction import (
-    BOTH_FILES, FILE_A, Accumulator, AluHalf, AluInstruction, BranchInstruction, Dest, Immediate,
-    Instruction, Label, LoadImmInstruction, RawWord, RegisterRead, SemaphoreInstruction, Source,
+    BOTH_FILES,
+    FILE_A,
+    Accumulator,
+    AluHalf,
+    AluInstruction,
+    BranchInstruction,
+    Dest,
+    Immediate,
+    Instruction,
+    Label,
+    LoadImmInstruction,
+    RawWord,
+    SemaphoreInstruction,
+    Source,
 )
 from .isa.formats import LoadImmMode
 from .isa.ops import MOV_ADD, MOV_MUL
 from .isa.packing import PACK_A_MODES, PACK_MUL_MODES, UNPACK_MODES
-from .isa.registers import NOP_READ_NAME, NOP_ADDR, REGISTERS, Space, raw_name
+from .isa.registers import NOP_ADDR, NOP_READ_NAME, REGISTERS, Space, raw_name
 from .isa.signals import BRANCH_COND_TEXT, COND_TEXT, SIGNALS, BranchCond, Signal
 from .isa.small_imm import imm_text
 from .program import Program, ProgramLike, as_program

@@ -24,17 +24,37 @@ Reserved encodings decode to ``RawWord``.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from .errors import EncodingError
 from .instruction import (
-    BOTH_FILES, FILE_A, FILE_B, Accumulator, AluHalf, AluInstruction, BranchInstruction, Dest,
-    Immediate, Instruction, Label, LoadImmInstruction, RawWord, RegisterRead, SemaphoreInstruction,
+    BOTH_FILES,
+    FILE_A,
+    FILE_B,
+    Accumulator,
+    AluHalf,
+    AluInstruction,
+    BranchInstruction,
+    Dest,
+    Immediate,
+    Instruction,
+    Label,
+    LoadImmInstruction,
+    RawWord,
+    RegisterRead,
+    SemaphoreInstruction,
     Source,
 )
 from .isa.formats import (
-    FIELDS, LOAD_IMM_MODES, SIG_BRANCH, SIG_LOAD_IMM, SIG_SMALL_IMM, Format, LoadImmMode,
-    decode_fields, encode_fields,
+    FIELDS,
+    LOAD_IMM_MODES,
+    SIG_BRANCH,
+    SIG_LOAD_IMM,
+    SIG_SMALL_IMM,
+    Format,
+    LoadImmMode,
+    decode_fields,
+    encode_fields,
 )
 from .isa.ops import ADD_OPS, MUL_OPS, Alu
 from .isa.packing import PACK_A_MODES, PACK_MUL_MODES, UNPACK_MODES
@@ -278,7 +298,7 @@ def _alu_fields(ins: AluInstruction) -> Tuple[Format, Fields]:
         elif len(srcs) == 2:
             slots += [(sa, srcs[0]), (sb, srcs[1])]
     for r in ins.reads:
-        if not isinstance(r, Accumulator) and getattr(r, "unpack", 0):
+        if isinstance(r, RegisterRead) and r.unpack:
             raise EncodingError("a read that no ALU consumes cannot be unpacked")
         if isinstance(r, Accumulator):
             raise EncodingError("reading an accumulator needs no read field: only register-space "
@@ -631,8 +651,9 @@ def _decode_model(word: int) -> Instruction:
 
 
 def _canonical(ins: Instruction) -> Optional[Fields]:
+    bare: Any = ins
     try:
-        return encode_fields_of(replace(ins, overrides=()))[1]  # type: ignore[type-var]
+        return encode_fields_of(replace(bare, overrides=()))[1]
     except EncodingError:
         return None
 
@@ -661,24 +682,28 @@ def _generalize(ins: Instruction) -> Instruction:
             return replace(d, files=BOTH_FILES)
         return d
 
-    # Each candidate edit is a function from instruction to instruction; try them in order.
-    edits = []
-    if isinstance(ins, AluInstruction):
-        for hname in ("add", "mul"):
-            for slot in ("a", "b"):
-                edits.append((False, lambda i, h=hname, s=slot: replace(
-                    i, **{h: replace(getattr(i, h), **{s: gen_src(getattr(getattr(i, h), s))})})))
-        for k in range(len(ins.reads)):
-            edits.append((False, lambda i, k=k: replace(
-                i, reads=tuple(gen_src(r) if j == k else r for j, r in enumerate(i.reads)))))  # type: ignore[misc]
-        for hname in ("add", "mul"):
-            edits.append((True, lambda i, h=hname: replace(
-                i, **{h: replace(getattr(i, h), dst=gen_dst(getattr(i, h).dst))})))
-    else:
-        for dname in ("add_dst", "mul_dst"):
-            edits.append((True, lambda i, d=dname: replace(i, **{d: gen_dst(getattr(i, d))})))
-    for ignore_ws, edit in edits:
-        candidate = edit(ins)
+    # Candidate edits, tried in order: (ignore ws?, edited copy of the instruction).
+    def candidates(cur: Any) -> List[Tuple[bool, Any]]:
+        out: List[Tuple[bool, Any]] = []
+        if isinstance(cur, AluInstruction):
+            for hname in ("add", "mul"):
+                h = getattr(cur, hname)
+                for slot in ("a", "b"):
+                    out.append((False, replace(cur, **{hname: replace(h, **{slot: gen_src(getattr(h, slot))})})))
+            for k in range(len(cur.reads)):
+                reads = tuple(cast(Source, gen_src(r)) if j == k else r for j, r in enumerate(cur.reads))
+                out.append((False, replace(cur, reads=reads)))
+            for hname in ("add", "mul"):
+                h = getattr(cur, hname)
+                out.append((True, replace(cur, **{hname: replace(h, dst=gen_dst(h.dst))})))
+        else:
+            for dname in ("add_dst", "mul_dst"):
+                out.append((True, replace(cur, **{dname: gen_dst(getattr(cur, dname))})))
+        return out
+
+    n_edits = len(candidates(ins))
+    for k in range(n_edits):
+        ignore_ws, candidate = candidates(ins)[k]
         if candidate != ins and same(candidate, ignore_ws):
             ins = candidate
     return ins
@@ -697,7 +722,8 @@ def decode(word: int) -> Instruction:
         return RawWord(word, "no readable form reproduces this word")
     _, actual = decode_fields(word)
     diff = tuple((k, v) for k, v in actual.items() if canon.get(k) != v)
-    ins = replace(ins, overrides=diff)  # type: ignore[type-var]
+    full: Any = replace(cast(Any, ins), overrides=diff)
+    ins = full
     if encode(ins) != word:  # pragma: no cover - would be a bug in the tables above
         return RawWord(word, "internal: decoded form does not re-encode")
     return ins

@@ -61,11 +61,11 @@ class Program:
         return None
 
     @classmethod
-    def from_bytes(cls, data: Union[bytes, bytearray, memoryview], name: str = "") -> "Program":
+    def from_bytes(cls, data: Union[bytes, bytearray, memoryview], name: str = "") -> Program:
         return cls(words_from_bytes(data), name=name)
 
     @classmethod
-    def from_words(cls, words: Sequence[int], name: str = "") -> "Program":
+    def from_words(cls, words: Sequence[int], name: str = "") -> Program:
         return cls(list(words), name=name)
 
 

@@ -129,7 +129,7 @@ BRANCH_COND_BY_TEXT: Dict[str, BranchCond] = {v: k for k, v in BRANCH_COND_TEXT.
 RESERVED_BRANCH_CONDS = frozenset({12, 13, 14})
 
 # (flag, all?, set?) for each condition: flag index 0=Z, 1=N, 2=C.  Used by the emulator.
-BRANCH_COND_LOGIC: Dict[BranchCond, "tuple[int, bool, bool]"] = {
+BRANCH_COND_LOGIC: Dict[BranchCond, tuple[int, bool, bool]] = {
     c: (int(c) >> 2, (int(c) & 2) == 0, (int(c) & 1) == 0)
     for c in BranchCond if c is not BranchCond.ALWAYS
 }

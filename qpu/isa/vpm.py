@@ -175,8 +175,11 @@ def field_map(fmt: SetupFormat) -> Mapping[str, SetupField]:
     return {f.name: f for f in LAYOUTS[fmt].fields}
 
 
-# VPM geometry (Section 7 p.53): a 2D array 16 words wide and up to 64 rows for the QPU
-# window; the Pi's V3D is "fully configured" with 16 KB = 64 rows x 16 words x 4 bytes.
+# VPM geometry (Section 7, p.53): the QPU sees "a 2D array of 32-bit words, 16 words wide with
+# a maximum height of 64 words" (addresses wrap beyond Y = 63); a fully configured V3D, as on
+# the Pi, has 16 KB of VPM (256 rows of 16 words), of which general-purpose programs get the
+# share reserved with V3D_VPMRSV, mapped from the start of the VPM.
 VPM_COLUMNS = 16
-VPM_ROWS = 64
-VPM_BYTES = VPM_ROWS * VPM_COLUMNS * 4
+VPM_WINDOW_ROWS = 64
+VPM_TOTAL_BYTES = 16 * 1024
+VPM_TOTAL_ROWS = VPM_TOTAL_BYTES // (VPM_COLUMNS * 4)
