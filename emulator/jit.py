@@ -26,5 +26,6 @@ if os.environ.get("QPU_EMULATOR_NO_NUMBA", "") in ("", "0"):
 def njit(func: F) -> F:
     """``numba.njit(cache=True, nogil=True)`` if numba is available, else the function itself."""
     if HAVE_NUMBA:
-        return numba.njit(cache=True, nogil=True)(func)  # type: ignore[no-any-return]
+        compiled: Any = numba.njit(cache=True, nogil=True)(func)
+        return compiled  # type: ignore[no-any-return]
     return func

@@ -50,6 +50,7 @@ from .isa.registers import NOP_ADDR, NOP_READ_NAME, REGISTERS, Space, raw_name
 from .isa.signals import BRANCH_COND_TEXT, COND_TEXT, SIGNALS, BranchCond, Signal
 from .isa.small_imm import imm_text
 from .program import Program, ProgramLike, as_program
+from .text_assembler import is_label_name
 
 
 def _dual(addr: int, read: bool) -> bool:
@@ -236,10 +237,19 @@ def disassemble(code: Union[ProgramLike, Program], labels: bool = True) -> List[
     instructions = [decode(w) for w in program.words]
     names: Dict[int, str] = {}
     if labels:
-        names = branch_targets(instructions)
-        for name, idx in program.labels.items():
-            if idx in names or 0 <= idx < len(instructions):
+        # Only names the text assembler accepts as labels are printed (a DSL may use others).
+        own = {idx: name for name, idx in program.labels.items()
+               if 0 <= idx < len(instructions) and is_label_name(name)}
+        taken = set(program.labels)
+        for idx, name in branch_targets(instructions).items():
+            if idx not in own:
+                # A generated name must not repeat one of the program's own labels placed
+                # elsewhere (a label "L9" at index 5 and a branch to index 9).
+                while name in taken:
+                    name += "_"
+                taken.add(name)
                 names[idx] = name
+        names.update(own)
     lines = []
     for i, ins in enumerate(instructions):
         text = format_instruction(ins, i, names.get)

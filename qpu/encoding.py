@@ -59,7 +59,7 @@ from .isa.formats import (
 from .isa.ops import ADD_OPS, MUL_OPS, Alu
 from .isa.packing import PACK_A_MODES, PACK_MUL_MODES, UNPACK_MODES
 from .isa.registers import NOP_ADDR, REGISTERS, Space
-from .isa.signals import ALU_SIGNALS, RESERVED_BRANCH_CONDS, BranchCond, Cond, Mux, Signal
+from .isa.signals import ALU_SIGNALS, RESERVED_BRANCH_CONDS, SIGNALS, BranchCond, Cond, Mux, Signal
 from .isa.small_imm import CODE_BY_BITS, SMALL_IMMS, imm_text
 
 Fields = Dict[str, int]
@@ -201,6 +201,12 @@ class _ReadAllocation:
                 "on each of them")
 
 
+def _signal_name(signal: Signal) -> str:
+    """The text-syntax name of a signal (``ldtmu0``), for messages."""
+    info = SIGNALS.get(signal)
+    return info.text if info is not None and info.text else signal.name.lower()
+
+
 def _choose_ws(add_dst: Dest, mul_dst: Dest, add_pack_a: bool, mul_pack_a: bool) -> int:
     """Write swap: 0 = add writes file A, mul file B; 1 = the reverse."""
     add_files = set(add_dst.files)
@@ -213,6 +219,12 @@ def _choose_ws(add_dst: Dest, mul_dst: Dest, add_pack_a: bool, mul_pack_a: bool)
         return 0
     if FILE_B in add_files and FILE_A in mul_files:
         return 1
+    for dst, packed in ((add_dst, add_pack_a), (mul_dst, mul_pack_a)):
+        if packed and FILE_A not in dst.files:
+            raise EncodingError(
+                f"regfile-A pack .{PACK_A_MODES[dst.pack].text} on {_dest_name(dst, Space.WRITE_B)}: the pack unit "
+                "only converts writes to regfile A (guide Table 7, pm=0); write an ra register, or use the mul "
+                "colour pack (pm=1) on the mul destination")
     raise EncodingError(
         "the destinations need the same register file for both ALUs "
         f"(add writes {_dest_name(add_dst, Space.WRITE_A if FILE_A in add_dst.files else Space.WRITE_B)}, "
@@ -370,7 +382,7 @@ def _alu_fields(ins: AluInstruction) -> Tuple[Format, Fields]:
     if small_code is not None:
         if ins.signal is not Signal.NONE:
             raise EncodingError(
-                f"signal {ins.signal.name.lower()} cannot be combined with a small immediate or a rotation: "
+                f"signal {_signal_name(ins.signal)} cannot be combined with a small immediate or a rotation: "
                 "both use the sig field")
         sig = SIG_SMALL_IMM
         fmt = Format.ALU_SMALL_IMM

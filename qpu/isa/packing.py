@@ -42,6 +42,9 @@ class UnpackMode(NamedTuple):
     code: int
     text: str
     doc: str
+    # Mask of the source bytes (bit i = byte i) the mode reads: the emulator tracks which
+    # bytes of a register were ever written, so a 16a unpack of a half-written word is defined.
+    bytes_read: int = 0xF
 
 
 class PackMode(NamedTuple):
@@ -59,13 +62,13 @@ class PackMode(NamedTuple):
 # while the regfile-A unpacker produces ints when no consuming ALU op is a float op.
 UNPACK_MODES: Dict[int, UnpackMode] = {m.code: m for m in (
     UnpackMode(0, "", "no unpack"),
-    UnpackMode(1, "16a", "low 16 bits: float16 -> float32, or int16 -> int32"),
-    UnpackMode(2, "16b", "high 16 bits: float16 -> float32, or int16 -> int32"),
-    UnpackMode(3, "8dr", "replicate the high byte to all four bytes"),
-    UnpackMode(4, "8a", "byte 0: colour [0,1] -> float32, or uint8 -> int32"),
-    UnpackMode(5, "8b", "byte 1: colour [0,1] -> float32, or uint8 -> int32"),
-    UnpackMode(6, "8c", "byte 2: colour [0,1] -> float32, or uint8 -> int32"),
-    UnpackMode(7, "8d", "byte 3: colour [0,1] -> float32, or uint8 -> int32"),
+    UnpackMode(1, "16a", "low 16 bits: float16 -> float32, or int16 -> int32", 0x3),
+    UnpackMode(2, "16b", "high 16 bits: float16 -> float32, or int16 -> int32", 0xC),
+    UnpackMode(3, "8dr", "replicate the high byte to all four bytes", 0x8),
+    UnpackMode(4, "8a", "byte 0: colour [0,1] -> float32, or uint8 -> int32", 0x1),
+    UnpackMode(5, "8b", "byte 1: colour [0,1] -> float32, or uint8 -> int32", 0x2),
+    UnpackMode(6, "8c", "byte 2: colour [0,1] -> float32, or uint8 -> int32", 0x4),
+    UnpackMode(7, "8d", "byte 3: colour [0,1] -> float32, or uint8 -> int32", 0x8),
 )}
 UNPACK_BY_TEXT: Dict[str, int] = {m.text: m.code for m in UNPACK_MODES.values() if m.text}
 
