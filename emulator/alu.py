@@ -752,30 +752,59 @@ def sfu(op, x, out) -> None:
 # ---------------------------------------------------------------------------------------------
 
 @njit
+def _reverse(out, lo, hi) -> None:
+    """Reverse out[lo:hi] in place (no temporary array: the core's loop runs without numba's
+    reference-counted allocator, so these helpers must not allocate)."""
+    hi -= 1
+    while lo < hi:
+        t = out[lo]
+        out[lo] = out[hi]
+        out[hi] = t
+        lo += 1
+        hi -= 1
+
+
+@njit
+def _rotate_up(out, lo, size, n) -> None:
+    """Rotate out[lo:lo+size] so element i moves to i+n (mod size), by three reversals."""
+    n = n % size
+    if n:
+        _reverse(out, lo, lo + size)
+        _reverse(out, lo, lo + n)
+        _reverse(out, lo + n, lo + size)
+
+
+@njit
 def rotate_full(x, n, out) -> None:
     """Full mul-output rotation: element i moves to element (i + n) mod 16 (guide Table 5:
-    "rotated by 1 upwards (so element 0 moves to element 1)"; py-videocore test_rotate)."""
+    "rotated by 1 upwards (so element 0 moves to element 1)"; py-videocore test_rotate).
+    ``out`` may be ``x``."""
     size = out.shape[0]
-    tmp = x.copy()
     for i in range(size):
-        out[(i + n) % size] = tmp[i]
+        out[i] = x[i]
+    _rotate_up(out, 0, size, n)
 
 
 @njit
 def rotate_quads(x, n, out) -> None:
     """Rotation within each quad by n mod 4 (addendum "Horizontal vector rotation": when a source
-    is not an accumulator r0-r3, [0..15] rotated by 1 reads [3,0,1,2, 7,4,5,6, ...])."""
-    tmp = x.copy()
-    for i in range(out.shape[0]):
-        out[(i & ~3) | ((i + n) & 3)] = tmp[i]
+    is not an accumulator r0-r3, [0..15] rotated by 1 reads [3,0,1,2, 7,4,5,6, ...]).
+    ``out`` may be ``x``."""
+    size = out.shape[0]
+    for i in range(size):
+        out[i] = x[i]
+    for base in range(0, size, 4):
+        _rotate_up(out, base, 4, n & 3)
 
 
 @njit
 def r5_quad(x, out) -> None:
-    """r5 written through regfile A: element 0 of each quad fills the quad (addendum "Writing to r5")."""
-    tmp = x.copy()
-    for i in range(out.shape[0]):
-        out[i] = tmp[i & ~3]
+    """r5 written through regfile A: element 0 of each quad fills the quad (addendum "Writing to r5").
+    ``out`` may be ``x``: each quad's element 0 is read before the quad is written."""
+    for base in range(0, out.shape[0], 4):
+        v = x[base]
+        for i in range(base, base + 4):
+            out[i] = v
 
 
 @njit

@@ -4,7 +4,7 @@
     qpu asm --text FILE.qasm [-o out.bin] [--hex]
     qpu dis FILE [--hex] [--no-labels]
     qpu check FILE [--hex | --text | --kernel] [--threaded]
-    qpu run KERNEL.py[:name] [--backend emulator] [--threads N] [--uniforms ...]
+    qpu run KERNEL.py[:name] [--backend emulator] [--threads N] [--array x=arange:16] [--uniforms @x,16]
     qpu info
     qpu selftest
 
@@ -260,8 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("kernel", help="FILE.py[:name], a .qasm file, or a .bin/.hex file")
     r.add_argument("--backend", default="emulator", choices=["emulator", "mailbox", "remote", "auto"])
     r.add_argument("--threads", type=int, default=1, help="number of QPU programs to start (1-12)")
-    r.add_argument("--uniforms", default="", help="comma-separated uniforms (ints, floats, or @name for an array "
-                                                   "argument); repeated for each thread")
+    r.add_argument("--uniforms", default="", help="comma-separated uniforms: ints, floats, @NAME (address of an "
+                                                   "--array), {thread} (thread index); the same for each thread")
+    r.add_argument("--array", action="append", default=[], metavar="NAME=SPEC",
+                   help="array in GPU memory: zeros|ones|arange|random:SHAPE[:DTYPE] or file:PATH.npy")
+    r.add_argument("--save", action="append", default=[], metavar="NAME=PATH.npy", help="save an array after the run")
     r.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE")
     r.add_argument("--timeout", type=int, default=10000, help="timeout in ms")
     r.set_defaults(func=cmd_run)

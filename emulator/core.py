@@ -1,0 +1,1205 @@
+"""The compiled hot loop: executes pre-decoded instructions on the 12 QPUs.
+
+``run_loop`` steps the runnable QPU with the smallest cycle clock (each QPU keeps its
+own int64 clock), so the shared units (TMUs, DMA engines, semaphores, mutex, VPM) see
+requests in time order.  It returns to Python when the job ends, when a strict-mode
+error was recorded, when a code page must be pre-decoded, when the event buffer
+fills, at a step limit (so Python can check the wall clock) or on deadlock/timeout.
+
+Order of effects within one instruction (guide p.17-25):
+
+1. blocking checks with no side effect (semaphore at 0/15, mutex held): the QPU waits
+   and re-executes the instruction when woken;
+2. the SFU result of instruction N-3 lands in r4 (guide p.23);
+3. register reads (regfile A/B, I/O: uniforms, VPM, wait registers ...), regfile-A or
+   r4 unpack, the two ALU operations, mul-output rotation;
+4. writes under the per-lane conditions, with pack; I/O writes (TMU, SFU, VPM, setups,
+   DMA, unif_addr ...); flags;
+5. signals (ldtmu loads r4 for the next instruction, guide p.19; thread end/switch);
+6. PC update (branches take effect after their 3 delay slots, guide p.34).
+
+Regfile writes are applied at once; a read of a location the previous instruction
+wrote returns the old value (no forwarding, guide p.18), which the loop reproduces
+from a one-instruction history when it lets such a program continue (lenient mode).
+
+Definedness: every value carries a byte mask (bit i: byte i was written), flags a
+0/1 per lane.  Only undefined values that reach memory, an address, a setup register
+or a branch decision are reported (issue 3).  See docs/emulator.md for sources.
+
+State is in the few arrays of layout.py (V values, D definedness, S scalars, code,
+mem, ps): every helper takes the same handful of arrays, which keeps calls cheap.
+
+Only ``run_loop`` is cached on disk (its machine code includes every helper).  numba
+re-validates a cache against the function's own file only, so a hash of every source
+the loop depends on (core, units, layout, alu, jit, the ISA tables) is a closure
+variable of ``run_loop``, which numba includes in the cache key: editing any of them
+recompiles the loop instead of reusing stale constants.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+
+from qpu.isa.signals import Cond, Signal
+
+from .alu import (
+    add_alu,
+    ldi_per_element,
+    mul_alu,
+    pack_a,
+    pack_mul,
+    r5_quad,
+    r5_rep,
+    rotate_full,
+    rotate_quads,
+    set_flags,
+    sfu,
+    unpack_a,
+    unpack_r4,
+)
+from .layout import (
+    C_BR0_DUE,
+    C_BR0_TGT,
+    C_BR1_DUE,
+    C_BR1_TGT,
+    C_BR_AT,
+    C_END,
+    C_END_DUE,
+    C_ICOUNT,
+    C_PACC,
+    C_PACC_AT,
+    C_PC,
+    C_PW0,
+    C_PW_AT,
+    C_SFU_DUE,
+    C_START,
+    C_STATE,
+    C_TSW_DUE,
+    C_UNIF,
+    C_UNIF_WRITE,
+    CS_ACTIVE,
+    CS_DONE,
+    CS_SUSPENDED,
+    CU_C,
+    CU_ICOUNT,
+    CU_IDX,
+    CU_NOW,
+    CU_PC,
+    CU_Q,
+    CU_START,
+    D_FLG,
+    D_FLGD,
+    D_PAM,
+    D_PWM,
+    G_HOSTINT,
+    G_MUTEX,
+    G_NEED_PAGE,
+    G_NEV,
+    G_RESCHED,
+    G_SEM,
+    G_STOP,
+    I_CS,
+    I_CUR,
+    I_GS,
+    I_P,
+    I_QS,
+    I_STALL,
+    K_A_NEED,
+    K_ADD_A,
+    K_ADD_B,
+    K_ADD_FLOAT_OUT,
+    K_BR_ALL,
+    K_BR_FLAG,
+    K_BR_RADDR,
+    K_BR_REG,
+    K_BR_REL,
+    K_BR_SET,
+    K_COND_ADD,
+    K_COND_MUL,
+    K_EXEC,
+    K_IMM,
+    K_KIND,
+    K_LDI_MODE,
+    K_MUL_A,
+    K_MUL_B,
+    K_MUL_FLOAT_OUT,
+    K_MUXUSE,
+    K_OP_ADD,
+    K_OP_MUL,
+    K_PACK,
+    K_PACK_A_BYTES,
+    K_PACK_M_BYTES,
+    K_PM,
+    K_R4_NEED,
+    K_RA_ARG,
+    K_RA_CODE,
+    K_RB_ARG,
+    K_RB_CODE,
+    K_RESERVED,
+    K_ROT,
+    K_SEM_ACQ,
+    K_SEM_ID,
+    K_SF,
+    K_SIG,
+    K_SMALL,
+    K_STALL,
+    K_TEIO,
+    K_UNPACK,
+    K_UNPACK_FLOAT,
+    K_WADD_ARG,
+    K_WADD_CODE,
+    K_WMUL_ARG,
+    K_WMUL_CODE,
+    KIND_ALU,
+    KIND_BRANCH,
+    KIND_SEM,
+    LANES,
+    MAX_EVENTS,
+    NCAUSES,
+    NCS,
+    NQS,
+    NUM_QPUS,
+    P_MAX_CYCLES,
+    P_MAX_STEPS,
+    P_OR_OP,
+    P_THREADS,
+    Q_CLOCK,
+    Q_CUR,
+    Q_INSTR,
+    Q_LAST_IDX,
+    Q_LD_END,
+    Q_LD_WAITED,
+    Q_NOSWAP,
+    Q_ST_END,
+    Q_ST_WAITED,
+    Q_STATUS,
+    Q_VR_LEFT,
+    Q_VRQ_LEFT,
+    Q_WAIT_ARG,
+    Q_WAIT_IDX,
+    Q_WAIT_KIND,
+    Q_WAIT_SINCE,
+    QS_BLOCKED,
+    QS_DONE,
+    QS_RUN,
+    R_BRANCH_DELAY,
+    R_BREAKPOINT,
+    R_HOSTINT_ZERO,
+    R_MISALIGNED,
+    R_OOB,
+    R_R4_READ_SFU,
+    R_R4_WRITE_SFU,
+    R_RAW,
+    R_RESERVED,
+    R_ROT_ACC,
+    R_ROT_R5,
+    R_THREAD_END_IO,
+    R_UNDEFINED,
+    R_UNIF_AFTER_ADDR,
+    R_UNSUPPORTED,
+    R_VPM_READS_LEFT,
+    RC_ELEM,
+    RC_MUTEX,
+    RC_NOP,
+    RC_QPUNUM,
+    RC_REG,
+    RC_UNIF,
+    RC_UNMAPPED,
+    RC_VARY,
+    RC_VPM,
+    RC_VR_BUSY,
+    RC_VR_WAIT,
+    RC_VW_BUSY,
+    RC_VW_WAIT,
+    RUN_DEADLOCK,
+    RUN_DONE,
+    RUN_EVENTS_FULL,
+    RUN_NEED_CODE,
+    RUN_STEP_LIMIT,
+    RUN_STOP,
+    RUN_TIMEOUT,
+    S_DMA_LOAD_WAIT,
+    S_DMA_STORE_WAIT,
+    S_MUTEX,
+    S_SEMAPHORE,
+    S_THREAD_SWITCH,
+    SC_CARRY_ADD,
+    SC_CARRY_MUL,
+    SC_M_ADD,
+    SC_M_MUL,
+    SC_MK_ADD,
+    SC_MK_MUL,
+    SC_OUT_ADD,
+    SC_OUT_MUL,
+    SC_R4U,
+    SC_TMP,
+    SC_TMP2,
+    SC_VA,
+    SC_VB,
+    T_CPI,
+    T_MUTEX,
+    T_SEM,
+    T_TSW,
+    UD_BRANCH_COND,
+    UD_BRANCH_TARGET,
+    UD_DMA_ADDRESS,
+    UD_HOSTINT,
+    UD_NOSWAP,
+    UD_SETUP,
+    UD_UNIF_ADDR,
+    US_FRAGMENT_IO,
+    US_SIGNAL,
+    US_TEXTURE,
+    US_TLB,
+    US_VARYING,
+    V_ACC,
+    V_LAST,
+    V_PW,
+    V_RF,
+    V_SCR,
+    V_SFU,
+    W_MUTEX,
+    W_SEM_ACQ,
+    W_SEM_REL,
+    WC_ACC,
+    WC_FRAG,
+    WC_HOSTINT,
+    WC_MUTEX,
+    WC_NONE,
+    WC_NOSWAP,
+    WC_R5QUAD,
+    WC_R5REP,
+    WC_REG,
+    WC_SFU,
+    WC_TLB,
+    WC_TMU_OTHER,
+    WC_TMU_S,
+    WC_UNIF_ADDR,
+    WC_VPM,
+    WC_VR_ADDR,
+    WC_VR_SETUP,
+    WC_VW_ADDR,
+    WC_VW_SETUP,
+)
+from .units import (
+    cycles,
+    dma_load,
+    dma_store,
+    element0_defined,
+    emit,
+    mem_offset,
+    njit,
+    stall_to,
+    tmu_all_done,
+    tmu_receive,
+    tmu_request,
+    vpm_read,
+    vpm_write,
+    vr_setup_write,
+    vw_setup_write,
+)
+
+# Signals handled by the loop (values from qpu/isa/signals.py, Table 4 p.29).
+SIG_BKPT = int(Signal.BREAKPOINT)
+SIG_NONE = int(Signal.NONE)
+SIG_THRSW = int(Signal.THREAD_SWITCH)
+SIG_THREND = int(Signal.PROGRAM_END)
+SIG_LTHRSW = int(Signal.LAST_THREAD_SWITCH)
+SIG_LDCEND = int(Signal.LOAD_COLOR_END)
+SIG_LDTMU0 = int(Signal.LOAD_TMU0)
+SIG_LDTMU1 = int(Signal.LOAD_TMU1)
+SIG_LAST_ALU = int(Signal.LOAD_ALPHA_MASK)
+
+# Write conditions (Table 2, p.28): 0 never, 1 always, then pairs (set, clear) of Z, N, C.
+# cond_mask() computes flag = (cond - 2) >> 1 and "set" = even cond; check that against the enum.
+assert int(Cond.NEVER) == 0 and int(Cond.ALWAYS) == 1
+assert (int(Cond.ZS), int(Cond.ZC), int(Cond.NS), int(Cond.NC), int(Cond.CS), int(Cond.CC)) == (2, 3, 4, 5, 6, 7)
+
+INT64_MAX = np.iinfo(np.int64).max
+
+# scratch rows in V / D
+R_VA = V_SCR + SC_VA
+R_VB = V_SCR + SC_VB
+R_R4U = V_SCR + SC_R4U
+R_OUTA = V_SCR + SC_OUT_ADD
+R_OUTM = V_SCR + SC_OUT_MUL
+R_CA = V_SCR + SC_CARRY_ADD
+R_CM = V_SCR + SC_CARRY_MUL
+R_MA = V_SCR + SC_M_ADD
+R_MKA = V_SCR + SC_MK_ADD
+R_MM = V_SCR + SC_M_MUL
+R_MKM = V_SCR + SC_MK_MUL
+R_TMP = V_SCR + SC_TMP
+R_TMP2 = V_SCR + SC_TMP2
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------
+
+@njit
+def cond_mask(cond, q, D, mrow, mkrow):
+    """D[mrow] = the write condition passes per lane; D[mkrow] = that is known (flags defined)."""
+    if cond == 0 or cond == 1:
+        for lane in range(LANES):
+            D[mrow, lane] = cond
+            D[mkrow, lane] = 1
+        return
+    f = D_FLG + 3 * q + ((cond - 2) >> 1)
+    want = 1 if (cond & 1) == 0 else 0
+    fd = D_FLGD + q
+    for lane in range(LANES):
+        D[mrow, lane] = 1 if D[f, lane] == want else 0
+        D[mkrow, lane] = D[fd, lane]
+
+
+@njit
+def block(q, kind, arg, idx, S):
+    qb = I_QS + q * NQS
+    S[qb + Q_STATUS] = QS_BLOCKED
+    S[qb + Q_WAIT_KIND] = kind
+    S[qb + Q_WAIT_ARG] = arg
+    S[qb + Q_WAIT_SINCE] = S[I_CUR + CU_NOW]
+    S[qb + Q_WAIT_IDX] = idx
+
+
+@njit
+def wake(kind, arg, t, S, code):
+    """Make every QPU blocked on (kind, arg) runnable at time ``t``; it retries its instruction."""
+    for qq in range(NUM_QPUS):
+        qb = I_QS + qq * NQS
+        if S[qb + Q_STATUS] == QS_BLOCKED and S[qb + Q_WAIT_KIND] == kind and \
+                (kind == W_MUTEX or S[qb + Q_WAIT_ARG] == arg):
+            S[qb + Q_STATUS] = QS_RUN
+            newclock = max(S[qb + Q_CLOCK], t)
+            d = newclock - S[qb + Q_WAIT_SINCE]
+            if d > 0:
+                S[I_STALL + qq * NCAUSES + (S_MUTEX if kind == W_MUTEX else S_SEMAPHORE)] += d
+                code[S[qb + Q_WAIT_IDX], K_STALL] += d
+            S[qb + Q_CLOCK] = newclock
+            S[I_GS + G_RESCHED] = 1
+
+
+@njit
+def full_defs(D, dst, src, need):
+    """D[dst, l] = 15 if the bytes ``need`` of D[src, l] are all defined, else 0."""
+    for lane in range(LANES):
+        D[dst, lane] = 15 if (D[src, lane] & need) == need else 0
+
+
+@njit
+def regfile_row(arg, q, c, S):
+    """V row of a physical register: a second thread sees the upper and lower 16 locations of
+    each file swapped by inverting address bit 4 (guide p.20)."""
+    if S[I_P + P_THREADS] == 2 and (c & 1) == 1:
+        arg = arg ^ 16
+    return V_RF + q * 64 + arg
+
+
+@njit
+def read_regfile(rrow, orow, V, D, S):
+    """Read a physical register; a location the previous instruction wrote yields its old
+    value there (no forwarding, guide p.18): reported as regfile-read-after-write."""
+    c = S[I_CUR + CU_C]
+    cb = I_CS + c * NCS
+    for lane in range(LANES):
+        V[orow, lane] = V[rrow, lane]
+        D[orow, lane] = D[rrow, lane]
+    if S[cb + C_PW_AT] == S[I_CUR + CU_ICOUNT] - 1:
+        for k in range(2):
+            if S[cb + C_PW0 + k] == rrow:
+                old = V_PW + 2 * c + k
+                wm = D_PWM + 2 * c + k
+                n = 0
+                for lane in range(LANES):
+                    if D[wm, lane] != 0:
+                        n += 1
+                        V[orow, lane] = V[old, lane]
+                        D[orow, lane] = D[old, lane]
+                if n > 0:
+                    emit(S, R_RAW, (rrow - V_RF) % 64, n, 0)
+
+
+@njit
+def read_port(fileb, rcode, arg, orow, V, D, S, tp, mem, ps, code):
+    """Perform the read of one raddr field (with its side effects) into V/D[orow]."""
+    q = S[I_CUR + CU_Q]
+    c = S[I_CUR + CU_C]
+    cb = I_CS + c * NCS
+    qb = I_QS + q * NQS
+    last = V_LAST + 4 * q + fileb
+    if rcode == RC_REG:
+        read_regfile(regfile_row(arg, q, c, S), orow, V, D, S)
+    elif rcode == RC_NOP:
+        # address 39 returns the values elements 12-15 last read through this file, repeated
+        # per quad (addendum "Secret access to previous input values through the NOP register")
+        for lane in range(LANES):
+            V[orow, lane] = V[last, lane & 3]
+            D[orow, lane] = D[last, lane & 3]
+        return
+    elif rcode == RC_UNIF:
+        if S[I_CUR + CU_ICOUNT] - S[cb + C_UNIF_WRITE] <= 2:
+            emit(S, R_UNIF_AFTER_ADDR, S[I_CUR + CU_ICOUNT] - S[cb + C_UNIF_WRITE], 0, 0)
+        a = S[cb + C_UNIF]
+        off = mem_offset(a, 4, S, ps)
+        v = 0
+        d = 0
+        if off < 0:
+            emit(S, R_OOB, a, -3, 1)
+        else:
+            if a & 3:
+                emit(S, R_MISALIGNED, a, -3, 4)
+            v = mem[off >> 2]
+            d = 15
+        for lane in range(LANES):
+            V[orow, lane] = v
+            D[orow, lane] = d
+        S[cb + C_UNIF] = (a + 4) & 0xFFFFFFFF
+    elif rcode == RC_ELEM or (rcode == RC_UNMAPPED and fileb == 0):
+        for lane in range(LANES):
+            V[orow, lane] = lane
+            D[orow, lane] = 15
+    elif rcode == RC_QPUNUM or (rcode == RC_UNMAPPED and fileb == 1):
+        for lane in range(LANES):
+            V[orow, lane] = q
+            D[orow, lane] = 15
+    elif rcode == RC_VPM:
+        vpm_read(orow, V, D, S, code)
+    elif rcode == RC_VR_BUSY or rcode == RC_VW_BUSY:
+        endcol = qb + (Q_LD_END if rcode == RC_VR_BUSY else Q_ST_END)
+        busy = 1 if S[endcol] > S[I_CUR + CU_NOW] else 0
+        if busy == 0:
+            S[qb + (Q_LD_WAITED if rcode == RC_VR_BUSY else Q_ST_WAITED)] = 1
+        for lane in range(LANES):
+            V[orow, lane] = busy
+            D[orow, lane] = 15
+    elif rcode == RC_VR_WAIT or rcode == RC_VW_WAIT:
+        if rcode == RC_VR_WAIT:
+            stall_to(S, code, S[qb + Q_LD_END], S_DMA_LOAD_WAIT)
+            S[qb + Q_LD_WAITED] = 1
+        else:
+            stall_to(S, code, S[qb + Q_ST_END], S_DMA_STORE_WAIT)
+            S[qb + Q_ST_WAITED] = 1
+        for lane in range(LANES):
+            V[orow, lane] = 0
+            D[orow, lane] = 0
+    elif rcode == RC_MUTEX:
+        # granted (the loop blocked the QPU before the instruction while the mutex was held);
+        # the read data is the unmapped-I/O default: element or QPU number (guide p.24)
+        S[I_GS + G_MUTEX] = q
+        S[I_CUR + CU_NOW] += cycles(tp[T_MUTEX])
+        for lane in range(LANES):
+            V[orow, lane] = lane if fileb == 0 else q
+            D[orow, lane] = 15
+    else:  # RC_VARY, RC_FRAG: fragment-shader interfaces
+        emit(S, R_UNSUPPORTED, US_VARYING if rcode == RC_VARY else US_FRAGMENT_IO, 0, 0)
+        for lane in range(LANES):
+            V[orow, lane] = 0
+            D[orow, lane] = 0
+    for k in range(4):
+        V[last, k] = V[orow, 12 + k]
+        D[last, k] = D[orow, 12 + k]
+
+
+@njit
+def record_regfile_write(rrow, mrow, V, D, S):
+    """Keep the old contents of a register the current instruction writes (for the next
+    instruction's read-after-write check)."""
+    c = S[I_CUR + CU_C]
+    cb = I_CS + c * NCS
+    if S[cb + C_PW_AT] != S[I_CUR + CU_ICOUNT]:
+        S[cb + C_PW_AT] = S[I_CUR + CU_ICOUNT]
+        S[cb + C_PW0] = -1
+        S[cb + C_PW0 + 1] = -1
+    k = 0 if S[cb + C_PW0] < 0 else 1
+    S[cb + C_PW0 + k] = rrow
+    old = V_PW + 2 * c + k
+    wm = D_PWM + 2 * c + k
+    for lane in range(LANES):
+        V[old, lane] = V[rrow, lane]
+        D[old, lane] = D[rrow, lane]
+        D[wm, lane] = D[mrow, lane]
+
+
+@njit
+def record_acc_write(a, mrow, D, S):
+    """Remember which lanes of accumulator ``a`` this instruction writes (rotation check)."""
+    c = S[I_CUR + CU_C]
+    cb = I_CS + c * NCS
+    if S[cb + C_PACC_AT] != S[I_CUR + CU_ICOUNT]:
+        S[cb + C_PACC_AT] = S[I_CUR + CU_ICOUNT]
+        S[cb + C_PACC] = 0
+    row = D_PAM + 6 * c + a
+    if S[cb + C_PACC] & (1 << a):
+        for lane in range(LANES):
+            D[row, lane] |= D[mrow, lane]
+    else:
+        for lane in range(LANES):
+            D[row, lane] = D[mrow, lane]
+        S[cb + C_PACC] |= 1 << a
+
+
+@njit
+def store_lanes(drow, srow, vrow, mrow, mkrow, nbytes, V, D):
+    """Conditional per-lane write of V[srow] (definedness D[vrow]) over bytes ``nbytes`` of row drow."""
+    keep = 15 - nbytes
+    for lane in range(LANES):
+        if D[mrow, lane] != 0:
+            V[drow, lane] = V[srow, lane]
+            if D[mkrow, lane] != 0 and D[vrow, lane] == 15:
+                D[drow, lane] = (D[drow, lane] & keep) | nbytes
+            elif D[mkrow, lane] != 0:
+                D[drow, lane] = D[drow, lane] & keep
+            else:
+                D[drow, lane] = 0
+        elif D[mkrow, lane] == 0:
+            D[drow, lane] = 0
+
+
+@njit
+def write_result(is_mul, wcode, warg, vrow, mrow, mkrow, i, arow, brow, op_for_pack, V, D, S, tp, mem, ps,
+                 code):
+    """Write one ALU's 16-lane result V[vrow] to its destination (register, accumulator, I/O)."""
+    if wcode == WC_NONE:
+        return
+    q = S[I_CUR + CU_Q]
+    c = S[I_CUR + CU_C]
+    cb = I_CS + c * NCS
+    pm = code[i, K_PM]
+    pack = code[i, K_PACK]
+    if wcode == WC_REG or wcode == WC_ACC:
+        if wcode == WC_REG:
+            drow = regfile_row(warg, q, c, S)
+            record_regfile_write(drow, mrow, V, D, S)
+        else:
+            drow = V_ACC + 6 * q + warg
+            record_acc_write(warg, mrow, D, S)
+        nbytes = 15
+        srow = vrow
+        if is_mul and pm == 1 and pack != 0:
+            # mul colour pack into the chosen byte(s) of any destination (Table 9, p.32)
+            pack_mul(pack, V[vrow], V[drow], V[R_TMP])
+            srow = R_TMP
+            nbytes = code[i, K_PACK_M_BYTES]
+        elif pm == 0 and pack != 0 and wcode == WC_REG and warg < 32:
+            # regfile-A pack applies to writes into physical regfile A (Table 7, p.31)
+            fres = code[i, K_MUL_FLOAT_OUT] if is_mul else code[i, K_ADD_FLOAT_OUT]
+            pack_a(pack, V[vrow], V[drow], fres, -1 if is_mul else op_for_pack, V[arow], V[brow], V[R_TMP])
+            srow = R_TMP
+            nbytes = code[i, K_PACK_A_BYTES]
+        store_lanes(drow, srow, vrow, mrow, mkrow, nbytes, V, D)
+        return
+    if wcode == WC_R5QUAD or wcode == WC_R5REP:
+        # r5 via regfile A: element 0 of each quad to the quad; via B: element 0 to all
+        # (addendum "Writing to r5"); the source element's condition decides the write
+        record_acc_write(5, mrow, D, S)
+        r5 = V_ACC + 6 * q + 5
+        if wcode == WC_R5QUAD:
+            r5_quad(V[vrow], V[R_TMP])
+        else:
+            r5_rep(V[vrow], V[R_TMP])
+        for lane in range(LANES):
+            s = (lane & 12) if wcode == WC_R5QUAD else 0
+            if D[mrow, s] != 0:
+                V[r5, lane] = V[R_TMP, lane]
+                D[r5, lane] = D[vrow, s] if D[mkrow, s] != 0 else 0
+            elif D[mkrow, s] == 0:
+                D[r5, lane] = 0
+        return
+    # I/O registers.  FIFO-type registers are pushed whatever the lane conditions
+    # (addendum "No conditional write to peripheral registers"): lanes whose condition
+    # failed (or is unknown) carry undefined data.
+    tm = D[R_TMP2]
+    for lane in range(LANES):
+        tm[lane] = 1 if (D[mrow, lane] != 0 and D[mkrow, lane] != 0) else 0
+    if wcode == WC_TMU_S:
+        tmu_request(warg, vrow, tm, V, D, S, tp, mem, ps)
+    elif wcode == WC_VPM:
+        vpm_write(vrow, tm, V, D, S)
+    elif wcode == WC_SFU:
+        if S[cb + C_SFU_DUE] > S[I_CUR + CU_ICOUNT]:
+            emit(S, R_R4_WRITE_SFU, 1, 0, 0)
+        sr = V_SFU + c
+        sfu(warg, V[vrow], V[sr])
+        for lane in range(LANES):
+            D[sr, lane] = 15 if (tm[lane] != 0 and D[vrow, lane] == 15) else 0
+        # the result is in r4 for the third instruction after the write (guide p.23)
+        S[cb + C_SFU_DUE] = S[I_CUR + CU_ICOUNT] + 3
+    elif wcode == WC_VR_SETUP or wcode == WC_VW_SETUP:
+        if element0_defined(vrow, tm, D, S, UD_SETUP, 0 if wcode == WC_VR_SETUP else 1):
+            if wcode == WC_VR_SETUP:
+                vr_setup_write(np.int64(V[vrow, 0]), S, tp)
+            else:
+                vw_setup_write(np.int64(V[vrow, 0]), S)
+    elif wcode == WC_VR_ADDR:
+        if element0_defined(vrow, tm, D, S, UD_DMA_ADDRESS, 0):
+            dma_load(np.int64(V[vrow, 0]), V, D, S, tp, mem, ps)
+    elif wcode == WC_VW_ADDR:
+        if element0_defined(vrow, tm, D, S, UD_DMA_ADDRESS, 1):
+            dma_store(np.int64(V[vrow, 0]), V, D, S, tp, mem, ps)
+    elif wcode == WC_UNIF_ADDR:
+        # the uniform stream restarts at element 0's address (guide p.22)
+        element0_defined(vrow, tm, D, S, UD_UNIF_ADDR, 0)
+        S[cb + C_UNIF] = np.int64(V[vrow, 0])
+        S[cb + C_UNIF_WRITE] = S[I_CUR + CU_ICOUNT]
+    elif wcode == WC_NOSWAP:
+        # only element 0 counts, any non-zero value disables the swap (addendum Section 4)
+        element0_defined(vrow, tm, D, S, UD_NOSWAP, 0)
+        S[I_QS + q * NQS + Q_NOSWAP] = 1 if V[vrow, 0] != 0 else 0
+    elif wcode == WC_HOSTINT:
+        # conditional writes work as expected and zero raises nothing (addendum "Host
+        # Interrupt"); element 0 is taken, like every element-0 I/O register
+        if D[mrow, 0] != 0:
+            element0_defined(vrow, tm, D, S, UD_HOSTINT, 0)
+            if V[vrow, 0] != 0:
+                S[I_GS + G_HOSTINT] += 1
+            else:
+                emit(S, R_HOSTINT_ZERO, 0, 0, 0)
+    elif wcode == WC_MUTEX:
+        any_lane = 0
+        for lane in range(LANES):
+            any_lane |= D[mrow, lane]
+        if any_lane != 0 and S[I_GS + G_MUTEX] == q:
+            S[I_GS + G_MUTEX] = -1
+            wake(W_MUTEX, 0, S[I_CUR + CU_NOW], S, code)
+    elif wcode == WC_TMU_OTHER:
+        emit(S, R_UNSUPPORTED, US_TEXTURE, warg, 0)
+    elif wcode == WC_TLB:
+        emit(S, R_UNSUPPORTED, US_TLB, 0, 0)
+    elif wcode == WC_FRAG:
+        emit(S, R_UNSUPPORTED, US_FRAGMENT_IO, 1, 0)
+
+
+@njit
+def set_flags_from(q, vrow, crow, mrow, mkrow, V, D):
+    """Flags are updated only in lanes whose write condition passes (addendum, set flags)."""
+    f = D_FLG + 3 * q
+    set_flags(V[vrow], D[crow], D[mrow], D[f], D[f + 1], D[f + 2])
+    fd = D_FLGD + q
+    for lane in range(LANES):
+        if D[mkrow, lane] == 0:
+            D[fd, lane] = 0
+        elif D[mrow, lane] != 0:
+            D[fd, lane] = 1 if D[vrow, lane] == 15 else 0
+
+
+@njit
+def operand_row(mux, q, use_r4u):
+    """V row of an ALU input (Table 3, p.28): 0-5 accumulators, 6 regfile A, 7 regfile B."""
+    if mux == 6:
+        return R_VA
+    if mux == 7:
+        return R_VB
+    if mux == 4 and use_r4u:
+        return R_R4U
+    return V_ACC + 6 * q + mux
+
+
+@njit
+def rotate_rows(full, n, V, D):
+    """Rotate the mul result (value, definedness, carry) by n elements."""
+    if full:
+        rotate_full(V[R_OUTM], n, V[R_TMP])
+        rotate_full(D[R_OUTM], n, D[R_TMP])
+        rotate_full(D[R_CM], n, D[R_TMP2])
+    else:
+        rotate_quads(V[R_OUTM], n, V[R_TMP])
+        rotate_quads(D[R_OUTM], n, D[R_TMP])
+        rotate_quads(D[R_CM], n, D[R_TMP2])
+    for lane in range(LANES):
+        V[R_OUTM, lane] = V[R_TMP, lane]
+        D[R_OUTM, lane] = D[R_TMP, lane]
+        D[R_CM, lane] = D[R_TMP2, lane]
+
+
+# ---------------------------------------------------------------------------------------------
+# instruction kinds
+# ---------------------------------------------------------------------------------------------
+
+@njit
+def exec_alu(i, code, V, D, S, tp, mem, ps):
+    q = S[I_CUR + CU_Q]
+    c = S[I_CUR + CU_C]
+    cb = I_CS + c * NCS
+    icount = S[I_CUR + CU_ICOUNT]
+    ra = code[i, K_RA_CODE]
+    rb = code[i, K_RB_CODE]
+    muxuse = code[i, K_MUXUSE]
+    # a read of the nop address has no side effect: skip it when no ALU input uses it
+    if ra != RC_NOP or (muxuse & 64) != 0:
+        read_port(0, ra, code[i, K_RA_ARG], R_VA, V, D, S, tp, mem, ps, code)
+    lastb = V_LAST + 4 * q + 1
+    if rb == RC_NOP and (muxuse & 128) == 0:
+        pass
+    elif code[i, K_SMALL] != 0:
+        # a small immediate is read like a regfile-B value (guide p.19; addendum on ra39/rb39)
+        imm = code[i, K_IMM]
+        for lane in range(LANES):
+            V[R_VB, lane] = imm
+            D[R_VB, lane] = 15
+        for k in range(4):
+            V[lastb, k] = imm
+            D[lastb, k] = 15
+    elif rb == ra and (ra == RC_UNIF or ra == RC_VPM or ra == RC_VARY):
+        # One FIFO read through both files in one instruction: read once, both ports see the
+        # same value (the references say nothing; documented in docs/emulator.md).
+        for lane in range(LANES):
+            V[R_VB, lane] = V[R_VA, lane]
+            D[R_VB, lane] = D[R_VA, lane]
+        for k in range(4):
+            V[lastb, k] = V[R_VA, 12 + k]
+            D[lastb, k] = D[R_VA, 12 + k]
+    else:
+        read_port(1, rb, code[i, K_RB_ARG], R_VB, V, D, S, tp, mem, ps, code)
+    pm = code[i, K_PM]
+    unpack = code[i, K_UNPACK]
+    if muxuse & 64:
+        full_defs(D, R_VA, R_VA, code[i, K_A_NEED])
+        if pm == 0 and unpack != 0:
+            unpack_a(unpack, V[R_VA], code[i, K_UNPACK_FLOAT], V[R_VA])
+    if muxuse & 128:
+        full_defs(D, R_VB, R_VB, 15)
+    use_r4u = False
+    r4 = V_ACC + 6 * q + 4
+    if muxuse & 16:
+        if S[cb + C_SFU_DUE] > icount:
+            emit(S, R_R4_READ_SFU, S[cb + C_SFU_DUE] - icount, 0, 0)
+        if pm == 1 and unpack != 0:
+            unpack_r4(unpack, V[r4], V[R_R4U])
+            full_defs(D, R_R4U, r4, code[i, K_R4_NEED])
+            use_r4u = True
+
+    op_add = code[i, K_OP_ADD]
+    op_mul = code[i, K_OP_MUL]
+    last_add = V_LAST + 4 * q + 2
+    last_mul = V_LAST + 4 * q + 3
+    a_add = operand_row(code[i, K_ADD_A], q, use_r4u)
+    b_add = operand_row(code[i, K_ADD_B], q, use_r4u)
+    if op_add != 0:
+        add_alu(op_add, V[a_add], V[b_add], V[R_OUTA], D[R_CA])
+        for lane in range(LANES):
+            D[R_OUTA, lane] = 15 if (D[a_add, lane] == 15 and D[b_add, lane] == 15) else 0
+        for k in range(4):
+            V[last_add, k] = V[R_OUTA, 12 + k]
+            D[last_add, k] = D[R_OUTA, 12 + k]
+    elif code[i, K_COND_ADD] != 0:
+        # a nop with a destination writes the ALU's previous result of elements 12-15
+        # (addendum "Secret access to previous MUL ALU result")
+        for lane in range(LANES):
+            V[R_OUTA, lane] = V[last_add, lane & 3]
+            D[R_OUTA, lane] = D[last_add, lane & 3]
+            D[R_CA, lane] = 0
+
+    xa = code[i, K_MUL_A]
+    xb = code[i, K_MUL_B]
+    a_mul = operand_row(xa, q, use_r4u)
+    b_mul = operand_row(xb, q, use_r4u)
+    if op_mul != 0:
+        mul_alu(op_mul, V[a_mul], V[b_mul], V[R_OUTM], D[R_CM])
+        for lane in range(LANES):
+            D[R_OUTM, lane] = 15 if (D[a_mul, lane] == 15 and D[b_mul, lane] == 15) else 0
+    elif code[i, K_COND_MUL] != 0 or (code[i, K_SF] != 0 and op_add == 0):
+        for lane in range(LANES):
+            V[R_OUTM, lane] = V[last_mul, lane & 3]
+            D[R_OUTM, lane] = D[last_mul, lane & 3]
+            D[R_CM, lane] = 0
+
+    if code[i, K_COND_ADD] != 0 or code[i, K_SF] != 0:
+        cond_mask(code[i, K_COND_ADD], q, D, R_MA, R_MKA)
+    if code[i, K_COND_MUL] != 0 or code[i, K_SF] != 0 or code[i, K_ROT] >= 0:
+        cond_mask(code[i, K_COND_MUL], q, D, R_MM, R_MKM)
+
+    rot = code[i, K_ROT]
+    if rot >= 0:
+        n = rot
+        r5 = V_ACC + 6 * q + 5
+        if rot == 0:
+            # rotation by r5 element 0 bits 3:0 (Table 5)
+            if S[cb + C_PACC_AT] == icount - 1 and (S[cb + C_PACC] & 32) != 0:
+                emit(S, R_ROT_R5, 0, 0, 0)
+            n = np.int64(V[r5, 0]) & 15
+            if D[r5, 0] != 15:
+                for lane in range(LANES):
+                    D[R_OUTM, lane] = 0
+        if n != 0:
+            full = xa <= 3 and xb <= 3
+            if full and S[cb + C_PACC_AT] == icount - 1 and code[i, K_COND_MUL] != 0:
+                # full rotation needs both mul operands from r0-r3; data moving to a lower quad
+                # from an accumulator the previous instruction wrote is stale (guide p.37;
+                # addendum "Horizontal vector rotation": only lanes actually written count)
+                for k in range(2):
+                    acc_i = xa if k == 0 else xb
+                    if (S[cb + C_PACC] >> acc_i) & 1:
+                        pam = D_PAM + 6 * c + acc_i
+                        for d in range(LANES):
+                            s = (d - n) & 15
+                            if (s >> 2) > (d >> 2) and D[pam, s] != 0 and (D[R_MM, d] != 0 or D[R_MKM, d] == 0):
+                                emit(S, R_ROT_ACC, acc_i, s, d)
+                                break
+            rotate_rows(full, n, V, D)
+    if op_mul != 0:
+        for k in range(4):
+            V[last_mul, k] = V[R_OUTM, 12 + k]
+            D[last_mul, k] = D[R_OUTM, 12 + k]
+
+    if code[i, K_COND_ADD] != 0:
+        write_result(False, code[i, K_WADD_CODE], code[i, K_WADD_ARG], R_OUTA, R_MA, R_MKA, i, a_add, b_add, op_add,
+                     V, D, S, tp, mem, ps, code)
+    if code[i, K_COND_MUL] != 0:
+        write_result(True, code[i, K_WMUL_CODE], code[i, K_WMUL_ARG], R_OUTM, R_MM, R_MKM, i, a_mul, b_mul, -1,
+                     V, D, S, tp, mem, ps, code)
+    if code[i, K_SF] != 0:
+        # flags come from the add ALU unless it executes a nop (addendum: .never does not
+        # change that), then from the mul ALU
+        if op_add != 0:
+            set_flags_from(q, R_OUTA, R_CA, R_MA, R_MKA, V, D)
+        else:
+            set_flags_from(q, R_OUTM, R_CM, R_MM, R_MKM, V, D)
+
+
+@njit
+def exec_ldi(i, code, V, D, S, tp, mem, ps):
+    """Load immediate (3 modes) and the semaphore instruction, which "otherwise behaves like a
+    32-bit load immediate" (guide p.33): the value appears at both ALU outputs."""
+    q = S[I_CUR + CU_Q]
+    if code[i, K_KIND] == KIND_SEM:
+        s = code[i, K_SEM_ID]
+        if code[i, K_SEM_ACQ] != 0:
+            S[I_GS + G_SEM + s] -= 1
+            wake(W_SEM_REL, s, S[I_CUR + CU_NOW], S, code)
+        else:
+            S[I_GS + G_SEM + s] += 1
+            wake(W_SEM_ACQ, s, S[I_CUR + CU_NOW], S, code)
+        S[I_CUR + CU_NOW] += cycles(tp[T_SEM])
+    imm = code[i, K_IMM]
+    mode = code[i, K_LDI_MODE]
+    if mode == 0 or code[i, K_KIND] == KIND_SEM:
+        for lane in range(LANES):
+            V[R_OUTA, lane] = imm
+    else:
+        # modes 1 (signed) and 3 (unsigned) per-element 2-bit values (guide p.33, Figure 5)
+        ldi_per_element(imm, 1 if mode == 1 else 0, V[R_OUTA])
+    for lane in range(LANES):
+        D[R_OUTA, lane] = 15
+        D[R_CA, lane] = 0
+    for k in range(4):
+        for a in range(2, 4):
+            V[V_LAST + 4 * q + a, k] = V[R_OUTA, 12 + k]
+            D[V_LAST + 4 * q + a, k] = 15
+    cond_mask(code[i, K_COND_ADD], q, D, R_MA, R_MKA)
+    cond_mask(code[i, K_COND_MUL], q, D, R_MM, R_MKM)
+    # the add ALU performs a "mov" (or) of the immediate: what the 32s pack sees
+    if code[i, K_COND_ADD] != 0:
+        write_result(False, code[i, K_WADD_CODE], code[i, K_WADD_ARG], R_OUTA, R_MA, R_MKA, i, R_OUTA, R_OUTA,
+                     S[I_P + P_OR_OP], V, D, S, tp, mem, ps, code)
+    if code[i, K_COND_MUL] != 0:
+        write_result(True, code[i, K_WMUL_CODE], code[i, K_WMUL_ARG], R_OUTA, R_MM, R_MKM, i, R_OUTA, R_OUTA, -1,
+                     V, D, S, tp, mem, ps, code)
+    if code[i, K_SF] != 0:
+        set_flags_from(q, R_OUTA, R_CA, R_MA, R_MKA, V, D)
+
+
+@njit
+def exec_branch(i, code, V, D, S, tp, mem, ps):
+    q = S[I_CUR + CU_Q]
+    c = S[I_CUR + CU_C]
+    cb = I_CS + c * NCS
+    icount = S[I_CUR + CU_ICOUNT]
+    pc = S[I_CUR + CU_PC]
+    # at least two non-branch instructions between branches, taken or not (addendum "Distance
+    # of branch instructions"); a branch in the third delay slot of another is fine
+    if icount - S[cb + C_BR_AT] < 3:
+        emit(S, R_BRANCH_DELAY, icount - S[cb + C_BR_AT], 0, 0)
+        return
+    S[cb + C_BR_AT] = icount
+    flag = code[i, K_BR_FLAG]
+    taken = True
+    if flag >= 0:
+        want = code[i, K_BR_SET]
+        undefined = 0
+        hits = 0
+        f = D_FLG + 3 * q + flag
+        for lane in range(LANES):
+            if D[D_FLGD + q, lane] == 0:
+                undefined += 1
+            if D[f, lane] == want:
+                hits += 1
+        if undefined > 0:
+            emit(S, R_UNDEFINED, UD_BRANCH_COND, undefined, 0)
+        # conditions over all 16 elements' flags (Table 11, p.34-35)
+        taken = hits == LANES if code[i, K_BR_ALL] != 0 else hits > 0
+    target = code[i, K_IMM]
+    if code[i, K_BR_REL] != 0:
+        target += pc + 32   # relative to PC + 4 instructions (guide p.20)
+    if code[i, K_BR_REG] != 0:
+        # regfile A read; the target comes from element 15 (addendum "Branch Instruction -
+        # register source"), not element 0 as the guide says
+        read_regfile(regfile_row(code[i, K_BR_RADDR], q, c, S), R_TMP, V, D, S)
+        if D[R_TMP, 15] != 15:
+            emit(S, R_UNDEFINED, UD_BRANCH_TARGET, 0, 0)
+        target += np.int64(V[R_TMP, 15])
+    target &= 0xFFFFFFFF
+    if not taken:
+        return
+    # link and flags are written only when the branch is taken (addendum "target assignment")
+    if S[cb + C_BR0_DUE] >= icount:
+        S[cb + C_BR1_DUE] = icount + 3
+        S[cb + C_BR1_TGT] = target
+    else:
+        S[cb + C_BR0_DUE] = icount + 3
+        S[cb + C_BR0_TGT] = target
+    link = (pc + 32) & 0xFFFFFFFF   # the current instruction plus four (guide p.34)
+    for lane in range(LANES):
+        V[R_OUTA, lane] = link
+        D[R_OUTA, lane] = 15
+        D[R_CA, lane] = 0
+        D[R_MA, lane] = 1
+        D[R_MKA, lane] = 1
+    write_result(False, code[i, K_WADD_CODE], code[i, K_WADD_ARG], R_OUTA, R_MA, R_MKA, i, R_OUTA, R_OUTA, -1,
+                 V, D, S, tp, mem, ps, code)
+    write_result(True, code[i, K_WMUL_CODE], code[i, K_WMUL_ARG], R_OUTA, R_MA, R_MKA, i, R_OUTA, R_OUTA, -1,
+                 V, D, S, tp, mem, ps, code)
+    if code[i, K_SF] != 0:
+        set_flags_from(q, R_OUTA, R_CA, R_MA, R_MKA, V, D)
+
+
+# ---------------------------------------------------------------------------------------------
+# threads
+# ---------------------------------------------------------------------------------------------
+
+@njit
+def resume_thread(q, o, S, D):
+    """Run context ``o`` on QPU q.  Accumulators and flags are not preserved across thread
+    switches (guide p.21): the resumed thread sees them undefined."""
+    qb = I_QS + q * NQS
+    ob = I_CS + o * NCS
+    S[qb + Q_CUR] = o & 1
+    if S[ob + C_START] < 0:
+        S[ob + C_START] = S[qb + Q_CLOCK]
+    S[ob + C_STATE] = CS_ACTIVE
+    for a in range(6):
+        for lane in range(LANES):
+            D[V_ACC + 6 * q + a, lane] = 0
+    for lane in range(LANES):
+        D[D_FLGD + q, lane] = 0
+
+
+@njit
+def finish_thread(q, c, S, D):
+    """Program end after its two delay slots (guide p.21): outstanding VPM reads are
+    cancelled (guide p.56), which a correct program never leaves (vpm-reads-left)."""
+    qb = I_QS + q * NQS
+    left = S[qb + Q_VR_LEFT] + S[qb + Q_VRQ_LEFT]
+    if left > 0:
+        emit(S, R_VPM_READS_LEFT, left, 0, 0)
+        S[qb + Q_VR_LEFT] = 0
+        S[qb + Q_VRQ_LEFT] = 0
+    cb = I_CS + c * NCS
+    S[cb + C_STATE] = CS_DONE
+    S[cb + C_END] = S[qb + Q_CLOCK]
+    o = c ^ 1
+    if S[I_P + P_THREADS] == 2 and S[I_CS + o * NCS + C_STATE] == CS_SUSPENDED:
+        resume_thread(q, o, S, D)
+    else:
+        S[qb + Q_STATUS] = QS_DONE
+
+
+@njit
+def switch_thread(q, c, S, D, tp, code):
+    """Thread switch after its two delay slots (guide p.21).  With one thread per QPU the
+    program just waits until its TMU requests are complete (the QPU idles, then resumes the
+    suspended thread); with two, the other suspended thread runs."""
+    qb = I_QS + q * NQS
+    o = c ^ 1
+    if S[I_P + P_THREADS] == 2 and S[I_CS + o * NCS + C_STATE] == CS_SUSPENDED:
+        S[I_CS + c * NCS + C_STATE] = CS_SUSPENDED
+        S[qb + Q_CLOCK] += cycles(tp[T_TSW])
+        resume_thread(q, o, S, D)
+        return
+    t = tmu_all_done(q, S)
+    clock = S[qb + Q_CLOCK]
+    if t > clock:
+        S[I_STALL + q * NCAUSES + S_THREAD_SWITCH] += t - clock
+        code[S[I_CUR + CU_IDX], K_STALL] += t - clock
+        S[qb + Q_CLOCK] = t
+    S[qb + Q_CLOCK] += cycles(tp[T_TSW])
+
+
+# ---------------------------------------------------------------------------------------------
+# one instruction
+# ---------------------------------------------------------------------------------------------
+
+@njit
+def step(q, code, page_map, V, D, S, tp, mem, ps):
+    qb = I_QS + q * NQS
+    c = 2 * q + S[qb + Q_CUR]
+    cb = I_CS + c * NCS
+    pc = S[cb + C_PC]
+    now = S[qb + Q_CLOCK]
+    S[I_CUR + CU_Q] = q
+    S[I_CUR + CU_C] = c
+    S[I_CUR + CU_PC] = pc
+    S[I_CUR + CU_IDX] = -1
+    S[I_CUR + CU_NOW] = now
+    S[I_CUR + CU_START] = now
+    S[I_CUR + CU_ICOUNT] = S[cb + C_ICOUNT] + 1
+    off = mem_offset(pc, 8, S, ps)
+    if (pc & 7) != 0 or off < 0:
+        # instruction fetch outside locked memory: the thread cannot go on
+        emit(S, R_MISALIGNED if off >= 0 else R_OOB, pc, -2, 8)
+        S[cb + C_STATE] = CS_DONE
+        S[qb + Q_STATUS] = QS_DONE
+        return RUN_STOP if S[I_GS + G_STOP] != 0 else 0
+    base = page_map[off >> 12]
+    if base < 0:
+        S[I_GS + G_NEED_PAGE] = off >> 12
+        return RUN_NEED_CODE
+    i = base + ((off & 4095) >> 3)
+    S[I_CUR + CU_IDX] = i
+    kind = code[i, K_KIND]
+
+    # blocking checks, before any side effect: the instruction is retried when woken
+    if code[i, K_RESERVED] == 0:
+        if kind == KIND_SEM:
+            s = code[i, K_SEM_ID]
+            # acquire stalls at 0, release at 15 (guide p.33)
+            if code[i, K_SEM_ACQ] != 0:
+                if S[I_GS + G_SEM + s] <= 0:
+                    block(q, W_SEM_ACQ, s, i, S)
+                    return 0
+            elif S[I_GS + G_SEM + s] >= 15:
+                block(q, W_SEM_REL, s, i, S)
+                return 0
+        elif kind == KIND_ALU and (code[i, K_RA_CODE] == RC_MUTEX or code[i, K_RB_CODE] == RC_MUTEX):
+            if S[I_GS + G_MUTEX] >= 0:
+                block(q, W_MUTEX, S[I_GS + G_MUTEX], i, S)
+                return 0
+
+    icount = S[I_CUR + CU_ICOUNT]
+    S[cb + C_ICOUNT] = icount
+    S[qb + Q_INSTR] += 1
+    S[qb + Q_LAST_IDX] = i
+    code[i, K_EXEC] += 1
+    if S[cb + C_SFU_DUE] >= 0 and icount >= S[cb + C_SFU_DUE]:
+        r4 = V_ACC + 6 * q + 4
+        for lane in range(LANES):
+            V[r4, lane] = V[V_SFU + c, lane]
+            D[r4, lane] = D[V_SFU + c, lane]
+        S[cb + C_SFU_DUE] = -1
+
+    sig = code[i, K_SIG]
+    if code[i, K_RESERVED] != 0:
+        emit(S, R_RESERVED, code[i, K_RESERVED], 0, 0)
+    else:
+        if code[i, K_TEIO] != 0 and (S[cb + C_END_DUE] >= icount or (kind == KIND_ALU and sig == SIG_THREND)):
+            emit(S, R_THREAD_END_IO, 0, 0, 0)
+        if kind == KIND_ALU:
+            exec_alu(i, code, V, D, S, tp, mem, ps)
+            if sig != SIG_NONE:
+                if sig == SIG_LDTMU0 or sig == SIG_LDTMU1:
+                    if S[cb + C_SFU_DUE] > icount:
+                        emit(S, R_R4_WRITE_SFU, 2, 0, 0)
+                    tmu_receive(sig - SIG_LDTMU0, V, D, S, code)
+                elif sig == SIG_THREND:
+                    S[cb + C_END_DUE] = icount + 2
+                elif sig == SIG_THRSW or sig == SIG_LTHRSW:
+                    S[cb + C_TSW_DUE] = icount + 2
+                elif sig == SIG_BKPT:
+                    emit(S, R_BREAKPOINT, 0, 0, 0)
+                elif sig <= SIG_LAST_ALU:
+                    # scoreboard and tile-buffer signals belong to fragment shaders
+                    emit(S, R_UNSUPPORTED, US_SIGNAL, sig, 0)
+                    if sig == SIG_LDCEND:
+                        S[cb + C_END_DUE] = icount + 2
+        elif kind == KIND_BRANCH:
+            exec_branch(i, code, V, D, S, tp, mem, ps)
+        else:
+            exec_ldi(i, code, V, D, S, tp, mem, ps)
+
+    npc = (pc + 8) & 0xFFFFFFFF
+    if S[cb + C_BR0_DUE] == icount:
+        npc = S[cb + C_BR0_TGT]
+        S[cb + C_BR0_DUE] = S[cb + C_BR1_DUE]
+        S[cb + C_BR0_TGT] = S[cb + C_BR1_TGT]
+        S[cb + C_BR1_DUE] = -1
+    S[cb + C_PC] = npc
+    S[qb + Q_CLOCK] = S[I_CUR + CU_NOW] + cycles(tp[T_CPI])
+    if S[cb + C_END_DUE] == icount:
+        finish_thread(q, c, S, D)
+    elif S[cb + C_TSW_DUE] == icount:
+        switch_thread(q, c, S, D, tp, code)
+    return RUN_STOP if S[I_GS + G_STOP] != 0 else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# the scheduler
+# ---------------------------------------------------------------------------------------------
+
+def _source_stamp() -> str:
+    """Hash of the compiled modules' sources and of the ISA tables they bake in."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    isa = os.path.join(os.path.dirname(here), "qpu", "isa")
+    paths = [os.path.join(here, n) for n in ("core.py", "units.py", "layout.py", "alu.py", "jit.py")]
+    if os.path.isdir(isa):
+        paths += sorted(os.path.join(isa, n) for n in os.listdir(isa) if n.endswith(".py"))
+    h = hashlib.sha256()
+    for path in paths:
+        try:
+            with open(path, "rb") as fh:
+                h.update(fh.read())
+        except OSError:
+            h.update(path.encode())
+    return h.hexdigest()
+
+
+def _make_run_loop(stamp: str):
+    def run_loop(code, page_map, V, D, S, tp, mem, ps):
+        """Run QPUs in clock order until the job ends or Python is needed (a RUN_* code)."""
+        version = stamp   # a closure variable: part of numba's cache key (see module docstring)
+        if len(version) == 0:
+            return RUN_STOP
+        steps = 0
+        max_steps = S[I_P + P_MAX_STEPS]
+        max_cycles = S[I_P + P_MAX_CYCLES]
+        while True:
+            best = -1
+            bestc = INT64_MAX
+            blocked = 0
+            for qq in range(NUM_QPUS):
+                st = S[I_QS + qq * NQS + Q_STATUS]
+                if st == QS_RUN and S[I_QS + qq * NQS + Q_CLOCK] < bestc:
+                    best = qq
+                    bestc = S[I_QS + qq * NQS + Q_CLOCK]
+                elif st == QS_BLOCKED:
+                    blocked += 1
+            if best < 0:
+                return RUN_DEADLOCK if blocked > 0 else RUN_DONE
+            limit = INT64_MAX
+            for qq in range(NUM_QPUS):
+                if qq != best and S[I_QS + qq * NQS + Q_STATUS] == QS_RUN and S[I_QS + qq * NQS + Q_CLOCK] < limit:
+                    limit = S[I_QS + qq * NQS + Q_CLOCK]
+            S[I_GS + G_RESCHED] = 0
+            bq = I_QS + best * NQS
+            while True:
+                r = step(best, code, page_map, V, D, S, tp, mem, ps)
+                steps += 1
+                if r != 0:
+                    return r
+                if S[I_GS + G_NEV] >= MAX_EVENTS - 48:
+                    return RUN_EVENTS_FULL
+                if S[bq + Q_CLOCK] > max_cycles:
+                    return RUN_TIMEOUT
+                if steps >= max_steps:
+                    return RUN_STEP_LIMIT
+                if S[bq + Q_STATUS] != QS_RUN or S[I_GS + G_RESCHED] != 0 or S[bq + Q_CLOCK] > limit:
+                    break
+    return njit(run_loop, cache=True)
+
+
+SOURCE_STAMP = _source_stamp()
+run_loop = _make_run_loop(SOURCE_STAMP)
+
+_UNUSED = (C_END, C_START, CS_DONE, CU_START, QS_DONE, RUN_DONE, K_UNPACK, SC_TMP2, G_NEV)
