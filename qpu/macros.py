@@ -44,7 +44,10 @@ from .registers import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .builder import Issued, Kernel
+    # Any builder with the ALU and control-flow methods: qpu.builder.Kernel, or the mixin
+    # that defines the Kernel's own VPM/DMA methods on top of these functions.
+    from .builder_base import Issued
+    from .builder_control import ControlFlow as Kernel
 
 _SIZES = (8, 16, 32)
 

@@ -45,7 +45,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 # author's line.  Only the DSL modules are skipped (not the whole qpu package) so that
 # kernels shipped inside the package (qpu.kernels) still get their own file:line.
 _DSL_FILES = frozenset(os.path.join(_HERE, *parts) for parts in (
-    ("registers.py",), ("builder.py",), ("macros.py",), ("dsl.py",),
+    ("registers.py",), ("builder.py",), ("builder_base.py",), ("builder_alu.py",), ("builder_control.py",),
+    ("builder_io.py",), ("macros.py",), ("dsl.py",),
     ("compat", "__init__.py"), ("compat", "videocore.py"),
 )) | frozenset([os.path.abspath(contextlib.__file__)])
 
