@@ -180,12 +180,10 @@ RULES: Dict[str, Rule] = {r.id: r for r in (
          "a memory access whose address is not aligned as the unit requires",
          "guide p.41 (bottom two bits of a TMU address ignored), p.58"),
     Rule("undefined-value", _E, "runtime",
-         "a value never written (register, r4, VPM word) reaches memory, an address, a setup register "
-         "or a branch decision",
-         "guide p.18 (registers are not initialised)"),
-    Rule("accumulator-after-thread-switch", _W, "runtime",
-         "an accumulator or the flags are read after a thread switch without being written again",
-         "guide p.21"),
+         "a value never written (register, r4, VPM word), or an accumulator or flag not written since a "
+         "thread switch, reaches memory, an address, a setup register or a branch decision",
+         "guide p.18 (registers are not initialised); p.21 (accumulators and flags are not preserved "
+         "across thread switches)"),
     Rule("host-int-zero", _W, "runtime",
          "host_int written with zero: no interrupt is raised",
          "addendum (Host Interrupt)"),
