@@ -6,7 +6,9 @@
     qpu check FILE [--hex | --text | --kernel] [--threaded]
     qpu run KERNEL.py[:name] [--backend emulator] [--threads N] [--array x=arange:16] [--uniforms @x,16]
     qpu info
-    qpu selftest
+    qpu selftest [--backend B] [--remote URL]
+    qpu serve (--tcp HOST:PORT | --serial DEVICE [--baud N]) [--backend mailbox|emulator]
+    qpu calibrate [--backend mailbox|remote] [--remote URL] [-o timing.json]
 
 Errors a user can fix print one line (``qpu: error: ...``) and exit with status 1;
 ``qpu check`` exits with 1 when it finds an error-level rule violation.
@@ -225,8 +227,47 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_selftest(args: argparse.Namespace) -> int:
     from qpu.runtime.selftest import selftest
 
-    ok = selftest(backend=args.backend, verbose=True)
+    options = {"remote": args.remote} if args.remote else {}
+    ok = selftest(backend=args.backend, verbose=True, **options)
     return 0 if ok else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from qpu.runtime.remote_server import serve
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    options: Dict[str, Any] = {}
+    if args.backend == "emulator":
+        options = {"gpu_mem": args.gpu_mem << 20, "timing": args.timing, "pi_model": args.pi_model}
+    elif args.timing or args.pi_model:
+        raise CLIError("--timing and --pi-model only apply to --backend emulator")
+    serve(args.backend, tcp=args.tcp, serial=args.serial, baud=args.baud,
+          ready=lambda line: print(line, flush=True), **options)
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from qpu.emulator.timing import load_timing
+    from qpu.runtime import Driver
+    from qpu.runtime.calibrate import calibrate
+
+    start = load_timing(args.start) if args.start else None
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    options = {"remote": args.remote} if args.remote else {}
+    with Driver(args.backend, data_area_size=1 << 20, code_area_size=256 << 10, **options) as drv:
+        print(f"qpu calibrate: {drv.backend_name} backend ({drv.backend_reason})", flush=True)
+        if drv.backend_name == "emulator":
+            print("qpu calibrate: note: this measures the emulator itself (a dry run): the fit returns the "
+                  "starting parameters", flush=True)
+        result = calibrate(drv, start=start, repeats=args.repeats, target_seconds=args.target_ms / 1000.0,
+                           only=only, progress=lambda line: print(f"  {line}", flush=True))
+    print(result.text())
+    result.save(args.output)
+    print(f"\nwrote {args.output}: use it with Driver(timing={args.output!r}) or "
+          f"`export QPU_TIMING_FILE={args.output}`")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--save", action="append", default=[], metavar="NAME=PATH.npy", help="save an array after the run")
     r.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE")
     r.add_argument("--timeout", type=int, default=10000, help="timeout in ms")
+    r.add_argument("--remote", default=None, metavar="URL",
+                   help="with --backend remote: tcp://HOST:PORT or serial:///dev/DEVICE?baud=N (or $QPU_REMOTE)")
     r.set_defaults(func=cmd_run)
 
     i = sub.add_parser("info", help="which backend works here, Pi model, V3D clock, memory")
@@ -274,7 +317,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("selftest", help="run a small kernel end to end and check the result")
     s.add_argument("--backend", default=None)
+    s.add_argument("--remote", default=None, metavar="URL", help="a Pi running `qpu serve` (backend remote)")
     s.set_defaults(func=cmd_selftest)
+
+    sv = sub.add_parser("serve", help="run QPU jobs for a Driver on another machine (backend 'remote')")
+    link = sv.add_mutually_exclusive_group(required=True)
+    link.add_argument("--tcp", metavar="HOST:PORT", help="listen on a TCP address, e.g. 0.0.0.0:5555")
+    link.add_argument("--serial", metavar="DEVICE", help="serve a serial line, e.g. /dev/ttyAMA0")
+    sv.add_argument("--baud", type=int, default=115200, help="serial line speed (default 115200)")
+    sv.add_argument("--backend", default="mailbox", choices=["mailbox", "emulator"],
+                    help="what runs the jobs: this Pi's QPUs (default) or the emulator")
+    sv.add_argument("--gpu-mem", type=int, default=256, metavar="MIB", help="emulator: GPU memory in MiB")
+    sv.add_argument("--timing", default=None, metavar="FILE", help="emulator: timing file (qpu calibrate)")
+    sv.add_argument("--pi-model", default=None, help="emulator: board to emulate (zero, 1, 2, 3...)")
+    sv.add_argument("-v", "--verbose", action="store_true", help="log sessions and requests")
+    sv.set_defaults(func=cmd_serve)
+
+    cb = sub.add_parser("calibrate", help="time micro-benchmarks on a Pi and write a timing file for the emulator")
+    cb.add_argument("--backend", default="mailbox", choices=["mailbox", "remote", "emulator"])
+    cb.add_argument("--remote", default=None, metavar="URL", help="with --backend remote: the Pi's qpu serve")
+    cb.add_argument("-o", "--output", default="qpu-timing.json", help="timing file to write (qpu-timing.json)")
+    cb.add_argument("--start", default=None, metavar="FILE", help="timing file to start the fit from")
+    cb.add_argument("--repeats", type=int, default=5, help="runs per measurement; the fastest counts (5)")
+    cb.add_argument("--target-ms", type=float, default=2.0, help="length of each timed job on the board (2 ms)")
+    cb.add_argument("--only", default=None, metavar="NAMES", help="comma-separated benchmarks to run")
+    cb.set_defaults(func=cmd_calibrate)
     return p
 
 

@@ -96,7 +96,8 @@ def run_command(args: argparse.Namespace) -> int:
     backend = None if args.backend == "auto" else args.backend
     if not 1 <= args.threads <= 12:
         raise RunArgumentError(f"--threads must be 1..12 (one program per QPU), got {args.threads}")
-    with Driver(backend=backend) as drv:
+    options = {"remote": args.remote} if getattr(args, "remote", None) else {}
+    with Driver(backend=backend, **options) as drv:
         arrays: Dict[str, Any] = {}
         for spec in args.array:
             name, data = parse_array_spec(spec)

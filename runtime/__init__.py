@@ -7,7 +7,10 @@
 Modules: driver (Driver, LoadedProgram), array (Array: numpy arrays in GPU memory),
 backends (MailboxBackend, EmulatorBackend), mailbox (property messages, ioctl number),
 host (OS access, replaceable in tests), pi (board detection), counters (V3D performance
-counters), report (RunReport), errors, info (``qpu info``), selftest (``qpu selftest``).
+counters), report (RunReport), errors, info (``qpu info``), selftest (``qpu selftest``),
+remote (RemoteBackend: a Pi driven over TCP or a serial line), remote_protocol (its
+frames), remote_transport (sockets, serial ports), remote_server (``qpu serve``),
+calibrate and calibrate_kernels (``qpu calibrate``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from .array import Array
 from .driver import Driver, LoadedProgram
 from .errors import (
     BackendUnavailableError,
+    CorruptFrameError,
     DriverClosedError,
     DriverConfigError,
     ExecuteTimeoutError,
@@ -27,7 +31,11 @@ from .errors import (
     NotInGPUMemoryError,
     OutOfGPUMemoryError,
     QPUEnableError,
-    RemoteBackendNotImplementedError,
+    RemoteConnectionError,
+    RemoteError,
+    RemoteProtocolError,
+    RemoteServerError,
+    RemoteTimeoutError,
     RuntimeQPUError,
     UnsupportedPiError,
     V3DOwnedByKMSError,
@@ -40,6 +48,7 @@ __all__ = [
     "Array", "Driver", "LoadedProgram", "RunReport", "PiInfo", "detect_pi", "info", "probe",
     "BackendUnavailableError", "DriverClosedError", "DriverConfigError", "ExecuteTimeoutError",
     "GPUAllocationError", "GPUMemTooSmallError", "MailboxError", "MailboxPermissionError", "NoMailboxError",
-    "NotInGPUMemoryError", "OutOfGPUMemoryError", "QPUEnableError", "RemoteBackendNotImplementedError",
-    "RuntimeQPUError", "UnsupportedPiError", "V3DOwnedByKMSError",
+    "NotInGPUMemoryError", "OutOfGPUMemoryError", "QPUEnableError", "RuntimeQPUError", "UnsupportedPiError",
+    "V3DOwnedByKMSError", "RemoteError", "RemoteConnectionError", "RemoteTimeoutError", "RemoteProtocolError",
+    "CorruptFrameError", "RemoteServerError",
 ]

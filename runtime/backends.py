@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno as errno_codes
 import logging
+import os
 import re
 import time
 from typing import Any, Callable, List, Optional, Tuple
@@ -82,6 +83,26 @@ def _timeout_message(num_qpus: int, timeout_ms: int, kernel_limit: bool, detail:
     return text
 
 
+TIMING_FILE_ENV = "QPU_TIMING_FILE"
+
+
+def resolve_timing(timing: Any) -> Any:
+    """The emulator's TimingParameters from ``Driver(timing=...)``: a TimingParameters, a path to a
+    timing file (``qpu calibrate`` writes one), or None: the file named by $QPU_TIMING_FILE if set,
+    else the defaults of qpu.emulator.timing."""
+    from qpu.emulator.timing import DEFAULT_TIMING, TimingParameters, load_timing
+
+    if isinstance(timing, TimingParameters):
+        return timing
+    if timing is None:
+        path = os.environ.get(TIMING_FILE_ENV, "")
+        if not path:
+            return DEFAULT_TIMING
+        log.info("qpu.runtime: emulator timing parameters from $%s = %s", TIMING_FILE_ENV, path)
+        return load_timing(path)
+    return load_timing(timing)
+
+
 class EmulatorBackend:
     """The Driver on the emulator: emulated firmware + V3D over one numpy buffer."""
 
@@ -89,7 +110,7 @@ class EmulatorBackend:
 
     def __init__(self, pi_model: Optional[str] = None, *, clock_hz: Optional[int] = None, strict: bool = True,
                  gpu_mem: int = 256 << 20, v3d: Any = None, memory: Any = None,
-                 firmware_options: Optional[dict] = None) -> None:
+                 firmware_options: Optional[dict] = None, timing: Any = None) -> None:
         from qpu.emulator.firmware import Firmware
         from qpu.emulator.memory import GPUMemory
 
@@ -107,7 +128,9 @@ class EmulatorBackend:
                 raise BackendUnavailableError(
                     f"the emulator core (qpu.emulator.v3d) cannot be imported: {exc}; reinstall the package "
                     "(`pip install -e .` in the repository)") from exc
-            v3d = V3D(self.memory, strict=strict, clock_hz=clock_hz or DEFAULT_CLOCK_HZ)
+            params = resolve_timing(timing)
+            # A timing file written by `qpu calibrate` carries its board's V3D clock.
+            v3d = V3D(self.memory, strict=strict, clock_hz=clock_hz or params.clock_hz, timing=params)
         self.v3d = v3d
         options = dict(firmware_options or {})
         self.firmware = Firmware(self.memory, v3d, board_revision=revision_code_of(self.pi),

@@ -24,6 +24,7 @@ at interpreter exit: GPU memory that is not released is lost until reboot.
 from __future__ import annotations
 
 import logging
+import os
 import struct
 import weakref
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -40,7 +41,6 @@ from .errors import (
     DriverConfigError,
     GPUAllocationError,
     NotInGPUMemoryError,
-    RemoteBackendNotImplementedError,
     RuntimeQPUError,
 )
 from .host import PAGE_SIZE, LinuxHost
@@ -67,6 +67,7 @@ CACHE_MODES = {
     "coherent": MEM_FLAG_COHERENT,
 }
 BACKENDS = ("mailbox", "emulator", "remote")
+REMOTE_ENV = "QPU_REMOTE"                # Driver() with no backend drives the Pi at this URL
 
 
 class LoadedProgram:
@@ -158,11 +159,17 @@ class Driver:
     code; ``cache_mode`` the data area's alias (None: per board; "uncached", "l2cached",
     "coherent", or firmware flag bits); ``pi_model`` the board ("zero", "1", "2", "3",
     "zero2w"...; None: detect it on a Pi, a Pi 3 on the emulator).  Keyword-only:
-    ``max_threads`` (1-12), ``clock_hz`` (emulator V3D clock, default 250 MHz),
+    ``max_threads`` (1-12), ``clock_hz`` (emulator V3D clock; default the timing
+    table's, 250 MHz unless a timing file says otherwise),
     ``strict`` (emulator: stop at the first rule violation), ``gpu_mem`` (emulator memory
     size), ``counters`` (Pi: read the V3D performance counters around each job), ``host``
-    (the OS access object of the mailbox backend; tests pass a fake).  ``backend`` may
-    also be a backend object.
+    (the OS access object of the mailbox backend; tests pass a fake), ``remote`` (the
+    "remote" backend's server: "tcp://host:5555" or "serial:///dev/ttyUSB0?baud=115200";
+    default $QPU_REMOTE, which also makes ``backend=None`` pick the remote backend),
+    ``timing`` (emulator: a timing file written by ``qpu calibrate`` or a
+    TimingParameters; default $QPU_TIMING_FILE, else the built-in table; ignored by the
+    other backends).  ``backend`` may also be a backend object (e.g. a configured
+    qpu.runtime.remote.RemoteBackend).
     """
 
     def __init__(self, backend: Any = None,
@@ -175,7 +182,9 @@ class Driver:
                  strict: bool = True,
                  gpu_mem: int = 256 << 20,
                  counters: bool = True,
-                 host: Optional[LinuxHost] = None) -> None:
+                 host: Optional[LinuxHost] = None,
+                 remote: Optional[str] = None,
+                 timing: Any = None) -> None:
         if not 1 <= int(max_threads) <= MAX_QPUS:
             raise DriverConfigError(f"max_threads must be 1..{MAX_QPUS} (the V3D has {MAX_QPUS} QPUs), "
                                     f"got {max_threads}")
@@ -188,7 +197,7 @@ class Driver:
         self._closed = False
         self.backend, self.backend_reason = _select_backend(
             backend, pi_model=pi_model, clock_hz=clock_hz, strict=strict, gpu_mem=gpu_mem,
-            counters=counters, host=host)
+            counters=counters, host=host, remote=remote, timing=timing)
         self.backend_name: str = self.backend.name
         self.pi: PiInfo = self.backend.pi
         self.clock_hz: int = self.backend.clock_hz
@@ -444,25 +453,35 @@ def _release(backend: Any, blocks: List[GPUBlock]) -> None:
 
 
 def _select_backend(backend: Any, *, pi_model: Optional[str], clock_hz: Optional[int], strict: bool,
-                    gpu_mem: int, counters: bool, host: Optional[LinuxHost]) -> Tuple[Any, str]:
+                    gpu_mem: int, counters: bool, host: Optional[LinuxHost], remote: Optional[str] = None,
+                    timing: Any = None) -> Tuple[Any, str]:
     """The backend object and a sentence saying why it was chosen."""
     if backend is not None and not isinstance(backend, str):
         return backend, "backend object given"
     choice = (backend or "auto").lower()
+    emulator = {"clock_hz": clock_hz, "strict": strict, "gpu_mem": gpu_mem, "timing": timing}
     if choice == "emulator":
-        return EmulatorBackend(pi_model, clock_hz=clock_hz, strict=strict, gpu_mem=gpu_mem), "asked for"
+        return EmulatorBackend(pi_model, **emulator), "asked for"
     if choice == "mailbox":
         return MailboxBackend(pi_model, host=host, counters=counters), "asked for"
-    if choice == "remote":
-        raise RemoteBackendNotImplementedError(
-            "backend='remote' (a Pi driven over a serial line or a socket with pyserial) is not implemented "
-            "yet; run the program on the Pi with backend='mailbox', or use backend='emulator'")
+    url = remote or os.environ.get(REMOTE_ENV, "")
+    if choice == "remote" or (choice == "auto" and url):
+        if not url:
+            raise DriverConfigError(
+                "backend='remote' needs the server's address: Driver(backend='remote', remote='tcp://PI:5555') "
+                "or remote='serial:///dev/ttyUSB0?baud=115200' (or set $QPU_REMOTE); start the server on the "
+                "Pi with `qpu serve` (docs/remote.md)")
+        from .remote import RemoteBackend
+
+        why = "asked for" if choice == "remote" else ("remote= given" if remote else f"${REMOTE_ENV} is set")
+        backend_obj = RemoteBackend(url)
+        return backend_obj, f"{why}: {backend_obj.describe()}"
     if choice != "auto":
         raise DriverConfigError(f"unknown backend {backend!r}: use None, 'mailbox', 'emulator' or 'remote'")
     host = host if host is not None else LinuxHost()
     if not host.exists(host.vcio_path):
         reason = f"no {host.vcio_path}: not a Raspberry Pi with the firmware mailbox"
-        return EmulatorBackend(pi_model, clock_hz=clock_hz, strict=strict, gpu_mem=gpu_mem), reason
+        return EmulatorBackend(pi_model, **emulator), reason
     try:
         return MailboxBackend(pi_model, host=host, counters=counters), "Raspberry Pi firmware mailbox works"
     except BackendUnavailableError as exc:
@@ -473,7 +492,7 @@ def _select_backend(backend: Any, *, pi_model: Optional[str], clock_hz: Optional
         reason = f"mailbox failed: {exc}"
     # Emulate the board asked for, unless it is one the emulator cannot be (a Pi 4/5).
     emulated = pi_model if pi_model is not None and pi_from_name(pi_model).supported else None
-    return EmulatorBackend(emulated, clock_hz=clock_hz, strict=strict, gpu_mem=gpu_mem), reason
+    return EmulatorBackend(emulated, **emulator), reason
 
 
 __all__ = ["Driver", "LoadedProgram", "uniform_words", "data_flags_for", "NotInGPUMemoryError"]

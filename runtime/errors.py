@@ -21,10 +21,6 @@ class BackendUnavailableError(RuntimeQPUError):
     """The requested backend cannot be used here (e.g. the emulator core is missing)."""
 
 
-class RemoteBackendNotImplementedError(BackendUnavailableError, NotImplementedError):
-    """backend="remote" (a Pi driven over a serial line or socket) is planned, not written yet."""
-
-
 class NoMailboxError(BackendUnavailableError):
     """/dev/vcio is missing: not a Raspberry Pi, or the kernel's vcio driver is not loaded."""
 
@@ -85,3 +81,27 @@ class DriverClosedError(RuntimeQPUError):
 
 class NotInGPUMemoryError(RuntimeQPUError):
     """An array without a bus address (not allocated by the Driver, or a computed copy) was used."""
+
+
+class RemoteError(RuntimeQPUError):
+    """The remote backend's link to its ``qpu serve`` server failed (not the Pi or the program)."""
+
+
+class RemoteConnectionError(RemoteError, BackendUnavailableError, ConnectionError):
+    """The server cannot be reached, the connection was lost, or pyserial is missing."""
+
+
+class RemoteTimeoutError(RemoteError, TimeoutError):
+    """The server did not answer in time (the connection is then unusable: create a new Driver)."""
+
+
+class RemoteProtocolError(RemoteError):
+    """The two ends do not understand each other: another protocol version, or a malformed message."""
+
+
+class CorruptFrameError(RemoteProtocolError):
+    """A frame failed its checksum (a noisy serial line) and retransmissions did not help."""
+
+
+class RemoteServerError(RemoteError):
+    """The server failed with an error that is not one of this package's (a bug, or an OS error)."""

@@ -46,7 +46,6 @@ from qpu.runtime import (
     MailboxPermissionError,
     NoMailboxError,
     QPUEnableError,
-    RemoteBackendNotImplementedError,
     UnsupportedPiError,
     V3DOwnedByKMSError,
     info,
@@ -316,10 +315,12 @@ def test_unanswered_tag_becomes_mailbox_error(tmp_path):
         mailbox_driver(host)
 
 
-def test_remote_backend_is_not_implemented_yet():
-    with pytest.raises(RemoteBackendNotImplementedError, match="not implemented yet") as exc:
+def test_remote_backend_needs_the_servers_address(monkeypatch):
+    # the remote backend itself is tested in tests/test_remote.py
+    monkeypatch.delenv("QPU_REMOTE", raising=False)
+    with pytest.raises(DriverConfigError, match="qpu serve") as exc:
         Driver("remote")
-    assert isinstance(exc.value, NotImplementedError) and isinstance(exc.value, QPUError)
+    assert isinstance(exc.value, QPUError)
 
 
 def test_unknown_backend_name():
@@ -386,7 +387,7 @@ def stub_core(monkeypatch):
     """Make qpu.emulator.v3d importable as the stub V3D (the auto backend builds its own)."""
     module = types.ModuleType("qpu.emulator.v3d")
 
-    def V3D(memory, strict=True, clock_hz=250_000_000):
+    def V3D(memory, strict=True, clock_hz=250_000_000, timing=None):
         return StubV3D(memory, clock_hz)
 
     module.V3D = V3D
