@@ -44,12 +44,21 @@ FIT_SET = {(n, 1) for n in range(8, 13)}          # batch 1, log2 N = 8..12 (iss
 # Accuracy limit for "correct": gpu_fft.txt's typical ppm for that size, times this margin.
 PPM_MARGIN = 2.0
 
-# Parameters --fit searches: the placeholders of qpu/emulator/timing.py.  The DMA ones
-# come from published DMA rates and the clock and instruction cycle from the guide, so
-# they stay fixed.  "host_direct_us" is the ARM's cost of a direct launch (HostCosts).
-FIT_PARAMETERS = ("tmu_latency", "tmu_issue_cycles", "semaphore_cycles", "host_direct_us")
-FIT_BOUNDS = {"tmu_latency": (4.0, 2000.0), "tmu_issue_cycles": (1.0, 200.0), "semaphore_cycles": (0.0, 200.0),
-              "host_direct_us": (0.0, 200.0)}
+# Parameters --fit searches by default: the latencies no publication gives and that the
+# fitted set (whose data stays in the caches) constrains: the TMU's cache-hit latency, the
+# V3D L2's and the VideoCore L2's hit latencies, and the cost of a semaphore access.  The
+# rest stay fixed: DMA rates and SDRAM bandwidth from published measurements, cache sizes
+# from the vc4asm addendum and the VideoCore L2's published size, the 4-cycle instruction
+# (guide p.16), and the estimates documented in qpu/emulator/timing.py (SDRAM latency,
+# TMU issue and miss cycles, the ARM's direct-launch cost in gpu_fft_host.HostCosts).
+# --fit-params chooses another set ("host_direct_us" is the ARM's direct-launch cost).
+FIT_PARAMETERS = ("tmu_latency", "l2c_latency", "soc_l2_latency", "semaphore_cycles")
+# Search bounds: what is physically plausible for this hardware (a V3D cycle is 4 ns at
+# 250 MHz).  A fitted value at a bound means the model misses a mechanism (said in the output).
+FIT_BOUNDS = {"tmu_latency": (4.0, 200.0), "tmu_issue_cycles": (1.0, 64.0), "tmu_miss_cycles": (1.0, 64.0),
+              "l2c_latency": (2.0, 200.0), "l2c_cycles_per_line": (1.0, 32.0), "soc_l2_latency": (2.0, 200.0),
+              "sdram_latency": (10.0, 400.0), "sdram_bytes_per_cycle": (1.0, 12.8),
+              "semaphore_cycles": (0.0, 64.0), "host_direct_us": (0.0, 50.0)}
 
 
 @dataclass
@@ -66,6 +75,8 @@ class Row:
     instructions: int
     stalls: Dict[str, int]
     wall: float
+    counters: Dict[str, int]
+    memory: Dict[str, int]
 
     @property
     def predicted(self) -> float:
@@ -107,7 +118,8 @@ def run_one(source: gfh.UserlandSource, pi: gfh.EmulatedPi, log2_n: int, jobs: i
     report = check.run.report
     return Row(log2_n, jobs, check.run.path, check.ppm, check.ppm <= limit, rules, check.run.gpu_seconds,
                check.run.host_seconds, published.get((log2_n, str(jobs))), int(report.instructions),
-               dict(report.stalls), wall)
+               dict(report.stalls), wall, dict(getattr(report, "counters", {}) or {}),
+               dict(getattr(report, "memory", {}) or {}))
 
 
 def fmt_ms(seconds: Optional[float]) -> str:
@@ -176,20 +188,21 @@ def _apply(base, values: Dict[str, float]):
 
 def fit(source: gfh.UserlandSource, pi: gfh.EmulatedPi, published: Dict[Tuple[int, str], float],
         accuracy: Dict[int, float], direction: int, signal: str, base_timing,
-        host: gfh.HostCosts, rounds: int = 4) -> Tuple[Dict[str, float], float]:
+        host: gfh.HostCosts, names: Sequence[str] = FIT_PARAMETERS, rounds: int = 4) -> Tuple[Dict[str, float], float]:
     """Coordinate search in log space minimising the rms log-ratio on the fitted set only."""
     points = sorted(p for p in FIT_SET if (p[0], str(p[1])) in published)
-    values: Dict[str, float] = {name: float(getattr(base_timing, name)) for name in FIT_PARAMETERS
+    values: Dict[str, float] = {name: float(getattr(base_timing, name)) for name in names
                                 if name != "host_direct_us"}
-    values["host_direct_us"] = host.direct * 1e6
+    if "host_direct_us" in names:
+        values["host_direct_us"] = host.direct * 1e6
     cache: Dict[Tuple[float, ...], float] = {}
 
     def cost(vals: Dict[str, float]) -> float:
-        key = tuple(round(vals[k], 6) for k in FIT_PARAMETERS)
+        key = tuple(round(vals[k], 6) for k in names)
         if key in cache:
             return cache[key]
         pi.set_timing(_apply(base_timing, vals))
-        h = replace(host, direct=vals["host_direct_us"] * 1e-6)
+        h = replace(host, direct=vals.get("host_direct_us", host.direct * 1e6) * 1e-6)
         logs = []
         for log2_n, jobs in points:
             r = run_one(source, pi, log2_n, jobs, direction, signal, h, published, accuracy)
@@ -199,11 +212,11 @@ def fit(source: gfh.UserlandSource, pi: gfh.EmulatedPi, published: Dict[Tuple[in
         return c
 
     best = cost(values)
-    print(f"fit: start rms log-ratio {best:.4f} with {values}")
+    print(f"fit: start rms log-ratio {best:.4f} with " + ", ".join(f"{k}={v:.3g}" for k, v in values.items()))
     for rnd in range(rounds):
         step = 2.0 ** (1.0 / (1 << rnd))            # factors 2, 1.41, 1.19, 1.09
-        for name in FIT_PARAMETERS:
-            lo, hi = FIT_BOUNDS[name]
+        for name in names:
+            lo, hi = FIT_BOUNDS.get(name, (0.0, 1e6))
             improved = True
             while improved:
                 improved = False
@@ -222,8 +235,26 @@ def fit(source: gfh.UserlandSource, pi: gfh.EmulatedPi, published: Dict[Tuple[in
                         break
         print(f"fit: round {rnd + 1}: rms log-ratio {best:.4f} with "
               + ", ".join(f"{k}={v:.3g}" for k, v in values.items()))
+    at_bounds = [k for k, v in values.items() if v in FIT_BOUNDS.get(k, ()) and v != 0.0]
+    if at_bounds:
+        print("fit: WARNING: at the edge of the physically plausible range: " + ", ".join(at_bounds)
+              + " -- the model is missing a mechanism these parameters stand in for")
     pi.set_timing(_apply(base_timing, values))
     return values, best
+
+
+def print_details(rows: Sequence[Row]) -> None:
+    """Where the predicted time goes: stalls per cause and memory traffic, per run."""
+    for r in rows:
+        stalls = ", ".join(f"{k} {v}" for k, v in sorted(r.stalls.items(), key=lambda kv: -kv[1]) if v)
+        c = r.counters
+        m = r.memory
+        print(f"{r.log2_n:>3} x{r.jobs:<3} stalls: {stalls}")
+        print(f"        icache {c.get('icache_hits', 0)}/{c.get('icache_misses', 0)} "
+              f"tmu quads {c.get('tmu_quads', 0)} misses {c.get('tmu_cache_misses', 0)} "
+              f"L2 {c.get('l2_hits', 0)}/{c.get('l2_misses', 0)} "
+              f"VC-L2 {m.get('system_l2_hits', 0)}/{m.get('system_l2_misses', 0)} "
+              f"SDRAM rd {m.get('sdram_bytes_read', 0)} wr {m.get('sdram_bytes_written', 0)}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -244,6 +275,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--timing", metavar="FILE", help="start from the timing parameters of this timing file "
                     "(qpu.emulator.timing.load_timing) instead of the defaults")
     ap.add_argument("--save-timing", metavar="FILE", help="with --fit: write the fitted parameters as a timing file")
+    ap.add_argument("--fit-params", default=",".join(FIT_PARAMETERS),
+                    help="comma-separated parameters --fit searches (default: %(default)s)")
+    ap.add_argument("--details", action="store_true", help="print stalls and memory traffic per run")
+    ap.add_argument("--bound", action="append", default=[], metavar="NAME=LO:HI",
+                    help="override a --fit search bound, e.g. tmu_latency=4:64")
     args = ap.parse_args(argv)
 
     source = gfh.UserlandSource.open(args.userland)
@@ -267,11 +303,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.timing:
         from qpu.emulator.timing import load_timing
         timing = load_timing(args.timing)
+    for spec in args.bound:
+        name, _, rng = spec.partition("=")
+        lo, _, hi = rng.partition(":")
+        FIT_BOUNDS[name.strip()] = (float(lo), float(hi))
     fitted: Optional[Dict[str, float]] = None
     if args.fit:
-        fitted, best = fit(source, pi, published, accuracy, direction, args.signal, timing, host)
+        names = tuple(n.strip() for n in args.fit_params.split(",") if n.strip())
+        fitted, best = fit(source, pi, published, accuracy, direction, args.signal, timing, host, names)
         timing = _apply(timing, fitted)
-        host.direct = fitted["host_direct_us"] * 1e-6
+        if "host_direct_us" in fitted:
+            host.direct = fitted["host_direct_us"] * 1e-6
         print("fitted parameters (fitted set: batch 1, log2 N 8..12):")
         for k, v in fitted.items():
             print(f"  {k} = {v:.4g}")
@@ -287,6 +329,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 failures += 1
                 print(f"log2N={log2_n} batch={jobs}: {type(exc).__name__}: {exc}")
     print_rows(rows, accuracy, pi.clock_hz)
+    if args.details:
+        print_details(rows)
     if args.markdown:
         print_markdown(rows)
     rules = sorted({rule for r in rows for rule in r.rules})
@@ -299,7 +343,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         save_timing(timing, args.save_timing, meta={
             "written_by": "benchmarks/calibrate_gpu_fft.py --fit",
             "data": "GPU_FFT 3.0 gpu_fft.txt (raspberrypi/userland hello_fft), Pi 1, 250 MHz",
-            "fitted_on": "batch 1, log2 N = 8..12", "host_direct_us": fitted["host_direct_us"],
+            "fitted_on": "batch 1, log2 N = 8..12", "host_direct_us": host.direct * 1e6,
             "errors": summary})
         print(f"fitted timing parameters written to {args.save_timing}")
     bad = [r for r in rows if not r.ok]

@@ -53,7 +53,7 @@ def tmu_vpm_kernel(blocks: int) -> str:
     shl r1, r0, 2
     ldi r2, {vw:#x}
     add ra4, r1, r2               # VPM write setup
-    shl r1, r0, 6                 # vpmbase = row << 4, at bit 3
+    shl r1, r0, 9                 # vpmbase = Y << 4 with Y = 4 * index, field at bit 3
     ldi r2, {vdw:#x}
     add ra5, r1, r2               # VDW setup
     ldi ra3, {blocks}

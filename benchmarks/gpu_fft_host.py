@@ -42,8 +42,11 @@ Facts used, all from hello_fft in userland (file named in brackets):
 
 The emulator has no model of the V3D's register file, so the direct-register launch
 hands the same 8 (uniforms, code) pairs to ``V3D.execute`` through a control list
-written in the message area that GPU_FFT always reserves; the difference on a Pi is
-host-side time only, which ``HostCosts`` accounts for.
+written in the message area that GPU_FFT always reserves, after clearing the V3D's
+caches as the register pokes do (``V3D.clear_caches``); the ARM's time is
+``HostCosts``.  On a Pi 1 the ARM reaches memory through the VideoCore L2, so what
+hello_fft writes (shader, twiddles, uniforms, input) is in that cache when the QPUs
+start (``EmulatedPi.arm_wrote``).
 """
 
 from __future__ import annotations
@@ -74,6 +77,11 @@ BLOCK_ENTRIES = 16           # twiddle tables are whole 16-entry (one SIMD vecto
 PI1_MEM_FLAGS = 0xC
 # The ARM's 100 us per mailbox call: gpu_fft.txt "Throughput".
 MAILBOX_CALL_SECONDS = 100e-6
+# The ARM's direct launch (gpu_fft_base.c gpu_fft_base_exec_direct): 22 writes to V3D registers
+# (IRQ and cache control, error/count reset, 8 x 2 queue writes) and the poll that sees the job
+# done, plus the two clock_gettime calls around it.  Unpublished: an estimate of ~0.1 us per
+# uncached peripheral access on the Pi 1's ARM, i.e. about 3 us (not fitted).
+DIRECT_LAUNCH_SECONDS = 3e-6
 
 
 class UserlandNotFound(Exception):
@@ -412,18 +420,18 @@ class HostCosts:
 
     ``mailbox``: the firmware "execute QPU" round trip, about 100 us (gpu_fft.txt).
     ``direct``: the register pokes (IRQ and cache control, 8 queue writes) and the first
-    poll that sees the job done; not published, so fitted (calibrate_gpu_fft.py --fit).
+    poll that sees the job done; not published: an estimate (DIRECT_LAUNCH_SECONDS).
     """
 
     mailbox: float = MAILBOX_CALL_SECONDS
-    direct: float = 0.0
+    direct: float = DIRECT_LAUNCH_SECONDS
 
 
 class EmulatedPi:
     """Emulated GPU memory, V3D and firmware, with the property mailbox the ARM would use."""
 
     def __init__(self, *, strict: bool = True, timing: Optional[object] = None, gpu_mem: int = 128 << 20,
-                 clock_hz: int = 250_000_000) -> None:
+                 clock_hz: int = 250_000_000, arm_through_l2: bool = True) -> None:
         from qpu.emulator.firmware import Firmware
         from qpu.emulator.memory import GPUMemory
         from qpu.emulator.v3d import V3D
@@ -433,6 +441,18 @@ class EmulatedPi:
         self.v3d = V3D(self.memory, strict=strict, clock_hz=clock_hz, timing=timing)
         self.firmware = Firmware(self.memory, self.v3d, clock_hz=clock_hz)
         self.mailbox = PropertyMailbox(self.firmware.property)
+        # A Pi 1's ARM reaches memory through the VideoCore L2 (gpu_fft_base.c: from the Pi 2 on
+        # "ARM cannot see VC4 L2"), so what hello_fft writes is in that cache when the QPUs start.
+        self.arm_through_l2 = arm_through_l2
+
+    def arm_wrote(self, bus: int, nbytes: int) -> None:
+        """The ARM wrote ``nbytes`` at ``bus`` (timing only: the VideoCore L2 now holds them)."""
+        if self.arm_through_l2:
+            self.v3d.system_l2_write(bus, nbytes)
+
+    def fresh_process(self) -> None:
+        """Caches as a new hello_fft process finds them: nothing of its data is cached."""
+        self.v3d.clear_caches(v3d=True, system_l2=True)
 
     @property
     def clock_hz(self) -> int:
@@ -494,6 +514,7 @@ class GPUFFT:
         data = np.asarray(data, dtype=np.complex64).reshape(self.jobs, self.n)
         for j, buf in enumerate(self.inputs):
             buf[:] = data[j]
+            self.pi.arm_wrote(self.bus + self.layout.input_offset(j), 8 * self.n)
 
     def execute(self) -> FFTRun:
         """Run the batch (gpu_fft_execute) and copy the results out."""
@@ -508,7 +529,9 @@ class GPUFFT:
             report = self.pi.firmware.last_report
             host = self.host_costs.mailbox
         else:
-            # Stand-in for the pokes of V3D_SRQUA / V3D_SRQPC (see the module docstring).
+            # Stand-in for the register pokes (see the module docstring): clear the V3D L2 and
+            # the slices' caches (V3D_L2CACTL, V3D_SLCACTL), then queue the 8 programs.
+            self.pi.v3d.clear_caches()
             report = self.pi.v3d.execute(NUM_QPUS, control, MAILBOX_TIMEOUT_MS)
             host = self.host_costs.direct
         if not getattr(report, "completed", True):
@@ -556,6 +579,7 @@ def prepare(source: UserlandSource, log2_n: int, direction: int, jobs: int, *, p
     for q in range(NUM_QPUS):
         ctl[q] = (bus + layout.uniforms + 4 * layout.uniforms_per_qpu * q, bus + layout.code)
     mem.array(bus + layout.control, ctl.shape, np.uint32)[:] = ctl
+    pi.arm_wrote(bus + layout.code, layout.size - layout.code)     # code, twiddles, uniforms, control list
     if path is None:
         path = "mailbox" if uses_mailbox(log2_n, jobs) else "direct"
     if path not in ("direct", "mailbox"):
@@ -620,6 +644,9 @@ def run_and_check(source: UserlandSource, log2_n: int, jobs: int, *, direction: 
                   pi: Optional[EmulatedPi] = None, inputs: Optional[np.ndarray] = None,
                   host_costs: Optional[HostCosts] = None) -> Check:
     """Prepare, run once, compare with numpy, release."""
+    if pi is None:
+        pi = EmulatedPi()
+    pi.fresh_process()
     fft = prepare(source, log2_n, direction, jobs, pi=pi, host_costs=host_costs)
     try:
         x = random_inputs(log2_n, jobs) if inputs is None else np.asarray(inputs, dtype=np.complex64)

@@ -440,8 +440,9 @@ def _mul_op(op: int, x: int, y: int):
 # ---------------------------------------------------------------------------------------------
 
 @njit
-def add_alu(op, a, b, out, carry) -> None:
-    """Add-ALU ``op`` on 16 lanes; nop/reserved leave ``out`` and ``carry`` untouched."""
+def add_alu_generic(op, a, b, out, carry) -> None:
+    """Reference add ALU: ``_add_op`` per lane (the op switch inside the lane loop).  Slow; the
+    tests check ``add_alu`` against it."""
     if op < 0 or op > 31 or ADD_VALID[op] == 0 or op == ADD_NOP:
         return
     for i in range(out.shape[0]):
@@ -451,14 +452,447 @@ def add_alu(op, a, b, out, carry) -> None:
 
 
 @njit
-def mul_alu(op, a, b, out, carry) -> None:
-    """Mul-ALU ``op`` on 16 lanes; nop/reserved leave ``out`` and ``carry`` untouched."""
+def mul_alu_generic(op, a, b, out, carry) -> None:
+    """Reference mul ALU: ``_mul_op`` per lane; the tests check ``mul_alu`` against it."""
     if op < 1 or op > 7:
         return
     for i in range(out.shape[0]):
         r, c = _mul_op(op, _lane(a[i]), _lane(b[i]))
         out[i] = r
         carry[i] = 1 if c else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Lane loops, one per op: the op switch runs once per 16-lane operation, and each loop body is
+# short and free of calls and branches, so LLVM unrolls or vectorises it under numba.  The
+# float loops compute with the host's IEEE arithmetic (float32 -> double is exact, the double
+# product of two float32 values is exact) and correct its round-to-nearest result toward zero;
+# they are bit-identical to the per-lane reference above (tests/test_emulator_alu.py checks
+# them against it and against exact rational arithmetic).  Plain Python uses the per-lane
+# bit-pattern helpers, which are faster there.
+# ---------------------------------------------------------------------------------------------
+
+_FAST_FLOAT = HAVE_NUMBA
+FAST_FLOAT = _FAST_FLOAT     # for the emulator loop: fadd_row / fmul_row exist only under numba
+
+# float32 constants of the lane loops below.  The helpers spell them as literals (numba makes
+# module-level numpy scalars memory loads, which LLVM then repeats in every loop iteration);
+# these module values are for checking the literals.
+_F32_MIN_NORMAL = np.float32(2.0 ** -126)
+_F32_MAX = np.float32(np.finfo(np.float32).max)
+_F32_BELOW = np.float32(1.0 - 2.0 ** -24)   # x * _F32_BELOW (to nearest) = x's neighbour toward zero
+assert float(_F32_MIN_NORMAL) == 1.1754943508222875e-38 and float(_F32_MAX) == 3.4028234663852886e38
+assert float(_F32_BELOW) == 0.9999999403953552
+
+
+def _inline(func):
+    """``njit`` whose calls numba inlines into its callers (``inline='always'``): the lane
+    helpers below, so no loop depends on LLVM deciding to inline them, and the row versions
+    the emulator loop calls, where a call would cost as much as the 16-lane operation."""
+    if HAVE_NUMBA:
+        import numba
+        return numba.njit(inline="always", nogil=True, cache=True)(func)
+    return func
+
+
+@_inline
+def _f32(x):
+    """The float32 a 32-bit pattern encodes (a bit cast)."""
+    return np.uint32(x).view(np.float32)
+
+
+@_inline
+def _bits32(f):
+    """The pattern of a float32 (a bit cast)."""
+    return np.float32(f).view(np.uint32)
+
+
+@_inline
+def _toward_zero(r, down):
+    """``r`` (a normal float32 or 0) or, when ``down``, its neighbour toward zero; results below
+    2**-126 are +0.  x * (1 - 2**-24) rounded to nearest is x's lower neighbour for every
+    normal x except 2**-126, whose lower neighbour is denormal and flushes anyway."""
+    min_normal = np.float32(1.1754943508222875e-38)
+    zero = np.float32(0.0)
+    if down:
+        r = zero if abs(r) == min_normal else r * np.float32(0.9999999403953552)
+    if abs(r) < min_normal:
+        r = zero
+    return r
+
+
+@_inline
+def _fadd32(x, y):
+    """fadd of two patterns, the QPU's way, on the host's float32 arithmetic: (pattern, exact).
+
+    The float32 sum ``s`` is rounded to nearest; TwoSum gives its exact error ``err``, so the
+    exact sum lies toward zero from ``s`` exactly when err and s have opposite signs: then
+    the result is s's neighbour toward zero.  ``exact`` is False in the rare lanes where
+    TwoSum itself overflowed (operands near FLT_MAX); the caller recomputes those.
+    Inputs with exponent 0 are +0, exponent 255 infinities of their sign (y's wins); finite
+    sums beyond FLT_MAX are +-FLT_MAX (see the block comment at the top).
+    """
+    flt_max = np.float32(3.4028234663852886e38)
+    min_normal = np.float32(1.1754943508222875e-38)
+    zero = np.float32(0.0)
+    fa = _f32(x)
+    fb = _f32(y)
+    a_inf = not abs(fa) <= flt_max          # exponent 255: inf or a NaN pattern
+    b_inf = not abs(fb) <= flt_max
+    if abs(fa) < min_normal:
+        fa = zero
+    if abs(fb) < min_normal:
+        fb = zero
+    s = fa + fb
+    bb = s - fa
+    err = (fa - (s - bb)) + (fb - bb)
+    r = _toward_zero(s, (err != zero) & ((err < zero) != (s < zero)))
+    s_inf = not abs(s) <= flt_max
+    if s_inf:
+        r = np.copysign(flt_max, s)
+    exact = (abs(err) <= flt_max) | s_inf | a_inf | b_inf
+    if a_inf:
+        r = np.copysign(np.float32(np.inf), fa)
+    if b_inf:
+        r = np.copysign(np.float32(np.inf), fb)
+    return _bits32(r), exact
+
+
+@_inline
+def _fmul32(x, y):
+    """fmul of two patterns, the QPU's way: the double product of two float32 values is
+    exact; rounded to float32 (to nearest), then moved toward zero if that went away from it."""
+    flt_max = np.float32(3.4028234663852886e38)
+    min_normal = np.float32(1.1754943508222875e-38)
+    fa = _f32(x)
+    fb = _f32(y)
+    p = np.float64(fa) * np.float64(fb)
+    p32 = np.float32(p)
+    r = _toward_zero(p32, abs(np.float64(p32)) > abs(p))
+    if not abs(p32) <= flt_max:
+        r = np.copysign(flt_max, p32)
+    if (not abs(fa) <= flt_max) | (not abs(fb) <= flt_max):
+        r = np.copysign(np.float32(np.inf), fa) * np.copysign(np.float32(1.0), fb)
+    if (abs(fa) < min_normal) | (abs(fb) < min_normal):
+        r = np.float32(0.0)     # VC4C: a zero operand gives +0 even against inf/NaN
+    return _bits32(r)
+
+
+@_inline
+def _itof32(x):
+    """itof: the int32 is exact as a double; rounded to float32 toward zero."""
+    v = np.float64(np.int32(np.uint32(x)))
+    p32 = np.float32(v)
+    return _bits32(_toward_zero(p32, abs(np.float64(p32)) > abs(v)))
+
+
+@njit
+def _fadd_lanes(a, b, out, carry, flip) -> None:
+    """fadd (flip = 0) / fsub (flip = the sign bit: b negated) on every lane (_fadd32).
+    ``out`` may be ``a`` or ``b``: whether every lane is exact is found before writing."""
+    exact = True
+    for i in range(out.shape[0]):
+        r, e = _fadd32(a[i], b[i] ^ np.uint32(flip))
+        exact &= e
+    for i in range(out.shape[0]):
+        if exact:
+            r, e = _fadd32(a[i], b[i] ^ np.uint32(flip))
+        else:
+            r = _fadd_bits(_lane(a[i]), _lane(b[i]) ^ flip)
+        out[i] = r
+        carry[i] = (r != 0) & (r < 0x80000000)
+
+
+@njit
+def _fmul_lanes(a, b, out, carry) -> None:
+    for i in range(out.shape[0]):
+        out[i] = _fmul32(a[i], b[i])
+        carry[i] = 0
+
+
+@njit
+def _itof_lanes(a, out, carry) -> None:
+    for i in range(out.shape[0]):
+        out[i] = _itof32(a[i])
+        carry[i] = 0
+
+
+@njit
+def _fminmax_lanes(op, a, b, out, carry) -> None:
+    for i in range(out.shape[0]):
+        r, c = _fminmax(op, _lane(a[i]), _lane(b[i]))
+        out[i] = r
+        carry[i] = 1 if c else 0
+
+
+@njit
+def _v8adds_word(x: int, y: int) -> int:
+    """Per-byte saturating add of two words: bytes 0/2 and 1/3 summed in 16-bit fields."""
+    r = 0
+    for sh in (0, 8):
+        s = ((x >> sh) & 0x00FF00FF) + ((y >> sh) & 0x00FF00FF)
+        s |= ((s >> 8) & 0x00010001) * 0xFF       # a carry out of a byte saturates it
+        r |= (s & 0x00FF00FF) << sh
+    return r
+
+
+@njit
+def _v8subs_word(x: int, y: int) -> int:
+    """Per-byte subtract clamped at 0: bit 8 of each 16-bit field says no borrow."""
+    r = 0
+    for sh in (0, 8):
+        d = (((x >> sh) & 0x00FF00FF) | 0x01000100) - ((y >> sh) & 0x00FF00FF)
+        keep = ((d >> 8) & 0x00010001) * 0xFF
+        r |= (d & keep) << sh
+    return r
+
+
+@njit
+def _v8minmax_word(x: int, y: int, want_max: bool) -> int:
+    """Per-byte min or max: bit 8 of (p | 256) - q says p >= q."""
+    r = 0
+    for sh in (0, 8):
+        p = (x >> sh) & 0x00FF00FF
+        q = (y >> sh) & 0x00FF00FF
+        ge = (((p | 0x01000100) - q) >> 8) & 0x00010001
+        pick_p = ge * 0xFF if want_max else (ge ^ 0x00010001) * 0xFF
+        r |= ((p & pick_p) | (q & (pick_p ^ 0x00FF00FF))) << sh
+    return r
+
+
+@njit
+def add_alu(op, a, b, out, carry) -> None:
+    """Add-ALU ``op`` on 16 lanes; nop/reserved leave ``out`` and ``carry`` untouched.
+
+    The op is decided once; each op has its own lane loop (see the block comment above).
+    """
+    n = out.shape[0]
+    if op == ADD_FADD or op == ADD_FSUB:
+        if _FAST_FLOAT:
+            _fadd_lanes(a, b, out, carry, _SIGN if op == ADD_FSUB else 0)
+        else:
+            flip = _SIGN if op == ADD_FSUB else 0
+            for i in range(n):
+                r = _fadd_bits(_lane(a[i]), _lane(b[i]) ^ flip)
+                out[i] = r
+                carry[i] = 1 if (r != 0 and (r & _SIGN) == 0) else 0
+    elif op == ADD_ADD:
+        for i in range(n):
+            s = _lane(a[i]) + _lane(b[i])
+            out[i] = s & _U32
+            carry[i] = s >> 32
+    elif op == ADD_SUB:
+        for i in range(n):
+            x = _lane(a[i])
+            y = _lane(b[i])
+            out[i] = (x - y) & _U32
+            carry[i] = 1 if x < y else 0
+    elif op == ADD_OR:
+        for i in range(n):
+            out[i] = a[i] | b[i]
+            carry[i] = 0
+    elif op == ADD_AND:
+        for i in range(n):
+            out[i] = a[i] & b[i]
+            carry[i] = 0
+    elif op == ADD_XOR:
+        for i in range(n):
+            out[i] = a[i] ^ b[i]
+            carry[i] = 0
+    elif op == ADD_SHL:
+        for i in range(n):
+            x = _lane(a[i])
+            s = _lane(b[i]) & 31
+            out[i] = (x << s) & _U32
+            carry[i] = (x >> (32 - s)) & 1      # the last bit shifted out; 0 for s = 0
+    elif op == ADD_SHR or op == ADD_ASR:
+        for i in range(n):
+            x = _lane(a[i])
+            s = _lane(b[i]) & 31
+            if op == ADD_SHR:
+                out[i] = x >> s
+            else:
+                out[i] = (_signed(x) >> s) & _U32
+            carry[i] = ((x << 1) >> s) & 1      # bit s-1 of x; 0 for s = 0
+    elif op == ADD_ROR:
+        for i in range(n):
+            x = _lane(a[i])
+            s = _lane(b[i]) & 31
+            out[i] = ((x >> s) | (x << (32 - s))) & _U32
+            carry[i] = 0
+    elif op == ADD_MIN or op == ADD_MAX:
+        for i in range(n):
+            x = _lane(a[i])
+            y = _lane(b[i])
+            gt = _signed(x) > _signed(y)
+            if op == ADD_MIN:
+                out[i] = y if gt else x
+            else:
+                out[i] = x if gt else y
+            carry[i] = 1 if gt else 0
+    elif op == ADD_FMIN or op == ADD_FMAX or op == ADD_FMINABS or op == ADD_FMAXABS:
+        _fminmax_lanes(op, a, b, out, carry)
+    elif op == ADD_ITOF:
+        if _FAST_FLOAT:
+            _itof_lanes(a, out, carry)
+        else:
+            for i in range(n):
+                out[i] = _rtz_bits(float(_signed(_lane(a[i]))))
+                carry[i] = 0
+    elif op == ADD_NOT:
+        for i in range(n):
+            out[i] = (~_lane(a[i])) & _U32
+            carry[i] = 0
+    elif op == ADD_V8ADDS:
+        for i in range(n):
+            out[i] = _v8adds_word(_lane(a[i]), _lane(b[i]))
+            carry[i] = 0
+    elif op == ADD_V8SUBS:
+        for i in range(n):
+            out[i] = _v8subs_word(_lane(a[i]), _lane(b[i]))
+            carry[i] = 0
+    elif op == ADD_FTOI or op == ADD_CLZ:
+        for i in range(n):
+            r, c = _add_op(op, _lane(a[i]), _lane(b[i]))
+            out[i] = r
+            carry[i] = 1 if c else 0
+    # nop and the reserved codes: nothing
+
+
+@njit
+def mul_alu(op, a, b, out, carry) -> None:
+    """Mul-ALU ``op`` on 16 lanes; nop/reserved leave ``out`` and ``carry`` untouched."""
+    n = out.shape[0]
+    if op == MUL_FMUL:
+        if _FAST_FLOAT:
+            _fmul_lanes(a, b, out, carry)
+        else:
+            for i in range(n):
+                out[i] = _fmul_bits(_lane(a[i]), _lane(b[i]))
+                carry[i] = 0
+    elif op == MUL_MUL24:
+        for i in range(n):
+            p = (_lane(a[i]) & 0xFFFFFF) * (_lane(b[i]) & 0xFFFFFF)
+            out[i] = p & _U32
+            carry[i] = 1 if p > _U32 else 0
+    elif op == MUL_V8MIN or op == MUL_V8MAX:
+        for i in range(n):
+            out[i] = _v8minmax_word(_lane(a[i]), _lane(b[i]), op == MUL_V8MAX)
+            carry[i] = 0
+    elif op == MUL_V8ADDS:
+        for i in range(n):
+            out[i] = _v8adds_word(_lane(a[i]), _lane(b[i]))
+            carry[i] = 0
+    elif op == MUL_V8SUBS:
+        for i in range(n):
+            out[i] = _v8subs_word(_lane(a[i]), _lane(b[i]))
+            carry[i] = 0
+    elif op == MUL_V8MULD:
+        for i in range(n):
+            out[i] = _v8(MUL_V8MULD, _lane(a[i]), _lane(b[i]))
+            carry[i] = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Row versions for the emulator loop: the common ops on rows of one 2-D array, without the
+# carry (the loop asks for it, through add_alu / mul_alu, only when flags are set).  One
+# array argument instead of four keeps the call cheap.  They return False for the ops they
+# do not cover (then the loop calls add_alu / mul_alu).  The lane bodies are the same
+# helpers as above; tests check both against the per-lane references.
+# ---------------------------------------------------------------------------------------------
+
+@_inline
+def _fadd_row(V, a, b, o, flip, t) -> None:
+    """V[o] = fadd (flip 0) / fsub (flip = sign bit) of rows V[a], V[b]; ``o`` may be ``a`` or
+    ``b``.  The lanes go to the scratch row V[t] first: only when _fadd32 was exact in all of
+    them are they copied to V[o]; else the per-lane reference redoes them from the operands."""
+    exact = True
+    for i in range(V.shape[1]):
+        r, e = _fadd32(V[a, i], V[b, i] ^ flip)
+        exact &= e
+        V[t, i] = r
+    if exact:
+        for i in range(V.shape[1]):
+            V[o, i] = V[t, i]
+    else:
+        for i in range(V.shape[1]):
+            V[t, i] = _fadd_bits(_lane(V[a, i]), _lane(V[b, i] ^ flip))
+        for i in range(V.shape[1]):
+            V[o, i] = V[t, i]
+
+
+@_inline
+def fadd_row(V, a, b, o, t) -> None:
+    """V[o] = fadd of rows V[a], V[b]; ``o`` may be ``a`` or ``b``; V[t] is a scratch row
+    different from all three (numba only)."""
+    _fadd_row(V, a, b, o, np.uint32(0), t)
+
+
+@_inline
+def fmul_row(V, a, b, o) -> None:
+    """V[o] = fmul of rows V[a], V[b] (small, so the loop can inline it; numba only)."""
+    for i in range(V.shape[1]):
+        V[o, i] = _fmul32(V[a, i], V[b, i])
+
+
+@_inline
+def add_rows(op, V, a, b, o, t) -> bool:
+    """V[o] = add-ALU ``op`` of V[a], V[b] for fadd, fsub, itof and the integer ops; ``o`` may
+    be ``a`` or ``b``; V[t] is a scratch row different from all three (fadd/fsub)."""
+    n = V.shape[1]
+    if op == ADD_FADD or op == ADD_FSUB:
+        if not _FAST_FLOAT:
+            return False
+        _fadd_row(V, a, b, o, np.uint32(_SIGN if op == ADD_FSUB else 0), t)
+    elif op == ADD_ADD:
+        for i in range(n):
+            V[o, i] = (_lane(V[a, i]) + _lane(V[b, i])) & _U32
+    elif op == ADD_SUB:
+        for i in range(n):
+            V[o, i] = (_lane(V[a, i]) - _lane(V[b, i])) & _U32
+    elif op == ADD_OR:
+        for i in range(n):
+            V[o, i] = V[a, i] | V[b, i]
+    elif op == ADD_AND:
+        for i in range(n):
+            V[o, i] = V[a, i] & V[b, i]
+    elif op == ADD_XOR:
+        for i in range(n):
+            V[o, i] = V[a, i] ^ V[b, i]
+    elif op == ADD_SHL:
+        for i in range(n):
+            V[o, i] = (_lane(V[a, i]) << (_lane(V[b, i]) & 31)) & _U32
+    elif op == ADD_SHR:
+        for i in range(n):
+            V[o, i] = _lane(V[a, i]) >> (_lane(V[b, i]) & 31)
+    elif op == ADD_ASR:
+        for i in range(n):
+            V[o, i] = (_signed(_lane(V[a, i])) >> (_lane(V[b, i]) & 31)) & _U32
+    elif op == ADD_ITOF:
+        if not _FAST_FLOAT:
+            return False
+        for i in range(n):
+            V[o, i] = _itof32(V[a, i])
+    else:
+        return False
+    return True
+
+
+@_inline
+def mul_rows(op, V, a, b, o) -> bool:
+    """V[o] = mul-ALU ``op`` of V[a], V[b] for fmul and mul24."""
+    n = V.shape[1]
+    if op == MUL_FMUL:
+        if not _FAST_FLOAT:
+            return False
+        for i in range(n):
+            V[o, i] = _fmul32(V[a, i], V[b, i])
+    elif op == MUL_MUL24:
+        for i in range(n):
+            V[o, i] = (_lane(V[a, i]) & 0xFFFFFF) * (_lane(V[b, i]) & 0xFFFFFF) & _U32
+    else:
+        return False
+    return True
 
 
 @njit

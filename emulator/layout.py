@@ -29,15 +29,23 @@ TMU_SLOTS = 16           # ring size per QPU and TMU (the hardware FIFO holds 8;
 # ---------------------------------------------------------------------------------------------
 # Pre-decoded instruction columns (int64 array code[n, NCOL])
 # ---------------------------------------------------------------------------------------------
-(K_KIND, K_SIG, K_RESERVED, K_COND_ADD, K_COND_MUL, K_SF, K_WS, K_PM, K_PACK, K_UNPACK,
- K_OP_ADD, K_OP_MUL, K_ADD_A, K_ADD_B, K_MUL_A, K_MUL_B, K_MUXUSE,
- K_RA_CODE, K_RA_ARG, K_RB_CODE, K_RB_ARG, K_SMALL, K_IMM, K_ROT,
- K_WADD_CODE, K_WADD_ARG, K_WMUL_CODE, K_WMUL_ARG,
+# The columns every ALU instruction reads come first: they share the row's first cache lines.
+(K_FLAGS, K_KIND, K_RESERVED, K_SIG, K_TEIO, K_RA_CODE, K_RA_ARG, K_RB_CODE, K_RB_ARG, K_MUXUSE,
+ K_SMALL, K_PM, K_UNPACK, K_OP_ADD, K_OP_MUL, K_ADD_A, K_ADD_B, K_MUL_A, K_MUL_B,
+ K_COND_ADD, K_COND_MUL, K_SF, K_ROT, K_WADD_CODE, K_WADD_ARG, K_WMUL_CODE, K_WMUL_ARG,
+ K_WS, K_PACK, K_IMM,
  K_UNPACK_FLOAT, K_A_NEED, K_R4_NEED, K_PACK_A_BYTES, K_PACK_M_BYTES,
  K_ADD_FLOAT_OUT, K_MUL_FLOAT_OUT,
  K_LDI_MODE, K_SEM_ID, K_SEM_ACQ,
  K_BR_FLAG, K_BR_ALL, K_BR_SET, K_BR_REL, K_BR_REG, K_BR_RADDR, K_BR_SF,
- K_TEIO, NCOL) = range(47)
+ NCOL) = range(48)
+
+# K_FLAGS bits, decided once per instruction by the pre-decoder so the loop tests one word
+F_BLOCKS = 2       # may have to wait before it executes (semaphore, mutex read)
+F_WADD_FAST = 4    # add ALU writes a register or accumulator with no pack (plain copy when .always)
+F_WMUL_FAST = 8    # the same for the mul ALU
+F_ADD_DIRECT = 16  # plain add write whose register the mul ALU does not read: computed in place
+F_MUL_DIRECT = 32  # plain mul write to another register than the add ALU's: computed in place
 
 # instruction kinds
 KIND_ALU = 0
@@ -147,7 +155,9 @@ NGS = 32
 # Parameters (int64 p[NPS]) and timing (float64 tp[len(TIMING_FIELDS)])
 # ---------------------------------------------------------------------------------------------
 (P_PHYS_BASE, P_MEM_SIZE, P_STRICT, P_THREADS, P_MAX_CYCLES, P_MAX_STEPS, P_VPM_ROWS, P_OR_OP,
- NPS) = range(9)
+ P_NO_HAZARD_CHECKS, NPS) = range(10)
+# P_NO_HAZARD_CHECKS: 1 turns off the instruction-sequence checks (read-after-write, r4 after
+# SFU, rotations, uniform after unif_addr, thread-end I/O); 0, the default, keeps them.
 
 # Order of the timing parameters handed to the loop (names of TimingParameters fields).
 TIMING_FIELDS = (
@@ -245,8 +255,10 @@ RUN_TIMEOUT = 6
 (CU_Q, CU_C, CU_PC, CU_IDX, CU_NOW, CU_ICOUNT, CU_START, NCU) = range(8)
 
 # scratch rows (uint32 scr[NSCR, 16] values, uint8 scrd[NSCR, 16] byte masks / flags)
-(SC_VA, SC_VB, SC_R4U, SC_OUT_ADD, SC_OUT_MUL, SC_CARRY_ADD, SC_CARRY_MUL, SC_M_ADD, SC_MK_ADD,
- SC_M_MUL, SC_MK_MUL, SC_TMP, SC_TMP2, SC_VA_RAW, NSCR) = range(15)
+(SC_VA, SC_VB, SC_R4U, SC_NOP_ADD, SC_NOP_MUL, SC_CARRY_ADD, SC_CARRY_MUL, SC_M_ADD, SC_MK_ADD,
+ SC_M_MUL, SC_MK_MUL, SC_TMP, SC_TMP2, SC_VA_UNPACKED, SC_LINK, SC_ONES, NSCR) = range(17)
+# SC_NOP_*: output of an ALU executing nop with a destination; SC_LINK: a branch's link value;
+# SC_ONES: D row of 1s (the lane mask of an unconditional write)
 
 # ---------------------------------------------------------------------------------------------
 # The state arrays handed to the compiled loop.  Few arrays, because every call between
@@ -261,10 +273,14 @@ V_ACC = V_RF + NUM_QPUS * 64                    # + q * 6 + a (r0..r5)
 V_TMU = V_ACC + NUM_QPUS * 6                    # + (q * 2 + unit) * TMU_SLOTS + slot
 V_SFU = V_TMU + NUM_QPUS * 2 * TMU_SLOTS        # + c: SFU result waiting for r4
 V_PW = V_SFU + NUM_CTX                          # + c * 2 + k: old contents of written registers
-V_LAST = V_PW + NUM_CTX * 2                     # + q * 4 + k: last A/B read, add/mul result (lanes 0-3)
-V_SCR = V_LAST + NUM_QPUS * 4                   # + SC_*: scratch vectors
-V_VPM = V_SCR + NSCR                              # + row: the VPM, 16 words per row
+V_LAST = V_PW + NUM_CTX * 2                     # + q * 2 + file: last values read through A/B (lanes 0-3)
+V_OUT = V_LAST + NUM_QPUS * 2                   # + q * 2 + (0 add, 1 mul): the ALUs' last results
+V_SMALL = V_OUT + NUM_QPUS * 2                  # + code: small immediate ``code`` in every lane (constant)
+V_SCR = V_SMALL + 64                            # + SC_*: scratch vectors
+V_VPM = V_SCR + NSCR                            # + row: the VPM, 16 words per row
 NV_ROWS = V_VPM + VPM_ROWS
+# V_OUT rows hold each ALU's result until the ALU next computes one, which is what a nop ALU
+# with a destination writes back (elements 12-15, addendum): no copy per instruction.
 D_FLG = NV_ROWS                                 # + q * 3 + f (Z, N, C)
 D_FLGD = D_FLG + NUM_QPUS * 3                   # + q: flags defined
 D_PWM = D_FLGD + NUM_QPUS                       # + c * 2 + k: lanes written by the previous instruction
@@ -284,7 +300,8 @@ I_SID = I_SF + len(SETUP_FIELDS) * 3            # + k * 3: setup selector hi, lo
 I_RLEVEL = I_SID + len(SETUP_IDS) * 3           # + rule: 1 = error level
 I_STALL = I_RLEVEL + len(CORE_RULES)            # + q * NCAUSES + cause
 I_EV = I_STALL + NUM_QPUS * len(STALL_CAUSES)   # + n * EV_W + EV_*
-NI = I_EV + MAX_EVENTS * EV_W
+I_SCHED = I_EV + MAX_EVENTS * EV_W              # + q: scheduling key (core.py), rebuilt on each loop entry
+NI = I_SCHED + NUM_QPUS
 NCAUSES = len(STALL_CAUSES)
 
 # extra columns of the code array: per-instruction profile

@@ -258,7 +258,8 @@ def predecode(words: np.ndarray) -> np.ndarray:
     k[:, L.K_RA_ARG] = np.where(is_alu, READ_A_ARG[raddr_a], 0)
     # a read of the nop address (39) is no read: it yields the previous values (addendum)
     k[:, L.K_RB_CODE] = np.where(is_alu & ~is_small, READ_B_CODE[raddr_b], np.where(is_small, L.RC_NONE, L.RC_NOP))
-    k[:, L.K_RB_ARG] = np.where(is_alu & ~is_small, READ_B_ARG[raddr_b], 0)
+    # small immediates: the code, so the loop can use the constant row V_SMALL + code
+    k[:, L.K_RB_ARG] = np.where(is_alu & ~is_small, READ_B_ARG[raddr_b], np.where(is_small, raddr_b, 0))
     k[:, L.K_SMALL] = is_small
     k[:, L.K_ROT] = np.where(is_small, SMALL_ROT[raddr_b], -1)
     imm = np.where(is_small, SMALL_BITS[raddr_b], 0)
@@ -317,7 +318,40 @@ def predecode(words: np.ndarray) -> np.ndarray:
     bad_write = (k[:, L.K_WADD_CODE] == L.WC_RESERVED) | (k[:, L.K_WMUL_CODE] == L.WC_RESERVED)
     res = np.where((res == 0) & bad_write, L.RES_WRITE_ADDR, res)
     k[:, L.K_RESERVED] = res
+    k[:, L.K_FLAGS] = _flags(k, is_alu, is_sem)
     return k
+
+
+def _flags(k: np.ndarray, is_alu: np.ndarray, is_sem: np.ndarray) -> np.ndarray:
+    """The K_FLAGS word (layout.F_*) of each instruction."""
+    ra, rb = k[:, L.K_RA_CODE], k[:, L.K_RB_CODE]
+    wadd, wmul = k[:, L.K_WADD_CODE], k[:, L.K_WMUL_CODE]
+    pm, pack = k[:, L.K_PM], k[:, L.K_PACK]
+    blocks = is_sem | (is_alu & ((ra == L.RC_MUTEX) | (rb == L.RC_MUTEX)))
+    # a plain register write: regfile-A pack (pm = 0) applies to physical regfile A only
+    # (Table 7), mul colour pack (pm = 1) to any mul write (Table 9)
+    a_pack = (pm == 0) & (pack != 0)
+    add_fast = (wadd == L.WC_ACC) | ((wadd == L.WC_REG) & ~(a_pack & (k[:, L.K_WADD_ARG] < 32)))
+    mul_fast = ((wmul == L.WC_ACC) | ((wmul == L.WC_REG) & ~(a_pack & (k[:, L.K_WMUL_ARG] < 32))))
+    mul_fast &= ~((pm == 1) & (pack != 0))
+    # The loop may compute an ALU's result straight into its destination when nothing reads the
+    # old contents later in the instruction: the add ALU's register is not a mul operand (the
+    # add result is written before the mul ALU computes), and the mul ALU's destination is
+    # not the add ALU's (the add write must come first).
+    warg_add = k[:, L.K_WADD_ARG]
+    mul_ar = MUL_ARITY[k[:, L.K_OP_MUL]]
+    conflict = np.zeros(len(k), dtype=bool)
+    for nth, col in ((1, L.K_MUL_A), (2, L.K_MUL_B)):
+        mux = k[:, col]
+        used = mul_ar >= nth
+        conflict |= used & (wadd == L.WC_ACC) & (mux == warg_add)
+        conflict |= used & (wadd == L.WC_REG) & (mux == int(Mux.A)) & (ra == L.RC_REG) & (k[:, L.K_RA_ARG] == warg_add)
+        conflict |= used & (wadd == L.WC_REG) & (mux == int(Mux.B)) & (rb == L.RC_REG) & (k[:, L.K_RB_ARG] == warg_add)
+    same_dest = (wadd == wmul) & (warg_add == k[:, L.K_WMUL_ARG])
+    f = np.where(blocks, L.F_BLOCKS, 0)
+    f |= np.where(add_fast, L.F_WADD_FAST, 0) | np.where(mul_fast, L.F_WMUL_FAST, 0)
+    f |= np.where(add_fast & ~conflict, L.F_ADD_DIRECT, 0) | np.where(mul_fast & ~same_dest, L.F_MUL_DIRECT, 0)
+    return f.astype(np.int64)
 
 
 def predecode_bytes(data: bytes) -> np.ndarray:

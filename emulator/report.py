@@ -9,7 +9,7 @@ kernel source line of a registered Program.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from qpu.errors import SourceLocation
 from qpu.isa.registers import REGISTERS, Space
@@ -195,16 +195,42 @@ class JobReport:
     profile: Dict[int, Tuple[int, int]] = field(default_factory=dict)  # bus address -> (executions, stalls)
     completed: bool = True                     # False: deadlock or timeout (lenient mode)
     semaphores: List[int] = field(default_factory=list)   # semaphore counts after the job
+    dual_issue_rate: float = 0.0               # ALU instructions with both an add and a mul op / ALU instructions
+    # V3D performance counters the model computes, under the names of qpu.runtime.counters
+    # (guide Table 82, sources 13-29): the same names a run on a Pi reports
+    counters: Dict[str, int] = field(default_factory=dict)
+    memory: Dict[str, int] = field(default_factory=dict)   # cache and SDRAM traffic beyond the counters
+    trace: Optional[Any] = None                # qpu.emulator.trace.Trace when the job was traced
 
     @property
     def findings(self) -> List[Finding]:
         return self.hazards
 
+    @property
+    def stall_cycles(self) -> int:
+        return sum(self.stalls.values())
+
+    def write_trace(self, path: Any) -> None:
+        """Write the job's timeline as Chrome Trace Event JSON (run with ``execute(..., trace=True)``)."""
+        if self.trace is None:
+            raise ValueError("this job was not traced: run it with V3D.execute(..., trace=True)")
+        self.trace.write(path)
+
+    def hot_spots(self, n: int = 10) -> List[Tuple[int, int, int]]:
+        """The ``n`` instruction addresses with the most cycles (executions x 4 + stalls):
+        (bus address, executions, stall cycles), hottest first."""
+        rows = sorted(self.profile.items(), key=lambda kv: -(4 * kv[1][0] + kv[1][1]))
+        return [(addr, ex, st) for addr, (ex, st) in rows[:n]]
+
     def summary(self) -> str:
         lines = [f"{self.instructions} instructions, {self.cycles} cycles = {self.seconds * 1e6:.2f} us "
                  f"at {self.clock_hz / 1e6:.0f} MHz, {self.host_interrupts} host interrupt(s)"]
+        if self.instructions:
+            lines.append(f"dual-issue rate {self.dual_issue_rate:.1%}")
         if any(self.stalls.values()):
             lines.append("stalls: " + ", ".join(f"{k} {v}" for k, v in self.stalls.items() if v))
+        if self.counters:
+            lines.append("counters: " + ", ".join(f"{k} {v}" for k, v in self.counters.items() if v))
         for f in self.hazards:
             lines.append(f"{f.level}: [{f.rule}] x{f.count} {f.message.splitlines()[0]}")
         return "\n".join(lines)

@@ -8,11 +8,17 @@
   Figures 8-9, Tables 32-33; addendum Section 7 on read setups).
 * VCD/VDW: DMA loads and stores between memory and the VPM (Tables 34-37; the
   VDW stride is 16 bits wide per the addendum), one engine each shared by all QPUs.
+* timing of memory: the slices' instruction, uniforms and TMU caches, the V3D L2, the
+  VideoCore L2 and SDRAM (banks, rows, shared bandwidth), the shared VPM port, DMA
+  engine queueing; the parameters and their sources are in timing.py, the mechanisms
+  in docs/emulator.md "Timing model".  Caches hold addresses only (timing), never data.
+* trace records for ``V3D.execute(..., trace=True)`` (trace.py turns them into spans).
 
 State lives in the arrays described in layout.py: V (uint32 16-lane values), D (their
 definedness byte masks: bit i = byte i was written, 15 = fully defined, plus flags),
-S (int64 scalars, tables, events), ``code`` (pre-decoded instructions and their
-profile counters), ``mem`` (GPU memory words) and ``ps`` (its page states).
+S (int64 scalars, tables, events; the memory model's part follows layout.NI, below),
+``code`` (pre-decoded instructions and their profile counters), ``mem`` (GPU memory
+words) and ``ps`` (its page states).
 Everything here is ``@njit`` and also runs as plain Python.  Times are V3D cycles.
 """
 
@@ -62,7 +68,10 @@ from .layout import (
     MAX_EVENTS,
     NCAUSES,
     NCS,
+    NI,
     NQS,
+    NUM_CTX,
+    NUM_QPUS,
     P_MEM_SIZE,
     P_PHYS_BASE,
     P_STRICT,
@@ -94,6 +103,9 @@ from .layout import (
     Q_VW_SIZE,
     Q_VW_STRIDE,
     Q_VW_VALID,
+    Q_WAIT_ARG,
+    Q_WAIT_KIND,
+    Q_WAIT_SINCE,
     QPUS_PER_SLICE,
     R_DMA_LOAD_BUSY,
     R_DMA_STORE_BUSY,
@@ -109,6 +121,7 @@ from .layout import (
     R_VPM_READ_QUEUE,
     R_VPM_SETUP_RESERVED,
     R_VPM_WRITE_NOSETUP,
+    S_DMA_QUEUE,
     S_TMU,
     S_VPM_READ,
     SF_VDR_ADDRXY,
@@ -161,6 +174,7 @@ from .layout import (
     V_TMU,
     V_VPM,
     VPM_WORDS,
+    W_NONE,
 )
 
 
@@ -185,6 +199,78 @@ def njit(func, cache=False):
 
 BUS_PHYS_MASK = 0x3FFFFFFF   # bus address -> physical: drop the two alias bits (memory.py)
 PAGE_LOCKED = 2              # memory.py PAGE_LOCKED
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory-hierarchy and trace state: the part of S beyond layout.NI.
+#
+# The V3D (v3d.py) allocates S with NS_UNTRACED (or NS_TOTAL) words and fills the tables below
+# at job start; the cache contents are copied in from, and back to, the V3D (caches outlive
+# jobs).  These offsets live here, next to the only code that uses them, until layout.py
+# takes them over (it is being edited by another helper).
+# ---------------------------------------------------------------------------------------------
+
+LINE_SHIFT = 6          # 64-byte lines in every V3D cache (addendum "Cache details")
+LINE_BYTES = 1 << LINE_SHIFT
+# cache instances
+CA_IC = 0               # + slice: instruction caches, one per slice (guide p.14, p.17)
+CA_UC = 3               # + slice: uniforms caches, one per slice (guide p.14)
+CA_TMU = 6              # + slice * 2 + physical TMU: the TMUs' L1 caches (guide p.14, Table 72)
+CA_L2C = 12             # the V3D L2 cache shared by all of them (guide p.14)
+CA_SOC = 13             # the VideoCore's own L2 between the V3D and SDRAM (L2-cached bus aliases)
+NCACHES = 14
+# Most lines an instance may hold (TimingParameters checks its sizes against these).
+CACHE_MAX_LINES = (256,) * 3 + (256,) * 3 + (256,) * 6 + (4096, 8192)
+EW = 4                  # words per cache entry
+(E_TAG, E_LRU, E_READY, E_DIRTY) = range(EW)   # line + 1 (0 = empty), LRU stamp, data-ready cycle, dirty
+
+# counters (V3D performance-counter sources and memory traffic)
+(XC_IC_HIT, XC_IC_MISS, XC_UC_HIT, XC_UC_MISS, XC_TMU_QUADS, XC_TMU_MISS, XC_L2_HIT, XC_L2_MISS,
+ XC_SOC_HIT, XC_SOC_MISS, XC_SOC_WB, XC_SDRAM_RD, XC_SDRAM_WR, XC_DMA_RD, XC_DMA_WR, XC_ROW_MISS,
+ NXC) = range(17)
+# shared state and the timing parameters the memory model reads (whole cycles / bytes)
+(XG_LRU, XG_L2C_FREE, XG_VPM_FREE, XG_TRACE, XG_NTRACE, XG_TDROP,
+ XT_L2C_LAT, XT_L2C_CPL, XT_SOC_LAT, XT_SDRAM_LAT, XT_BIN_BYTES, XT_TMU_MISS, XT_VPM_CPV,
+ XT_ROW_MISS_BYTES, XT_PAGE_SHIFT, XT_BANK_MASK, NXG) = range(17)
+MAX_BANKS = 16
+# extra stall causes (layout.STALL_CAUSES holds the others)
+EXTRA_STALL_CAUSES = ("icache", "uniforms", "vpm_port")
+(XS_ICACHE, XS_UCACHE, XS_VPM) = range(len(EXTRA_STALL_CAUSES))
+NXS = len(EXTRA_STALL_CAUSES)
+# SDRAM bandwidth bookkeeping: time bins of 2**BIN_SHIFT cycles, a ring of NBINS (epoch, bytes)
+BIN_SHIFT = 5
+NBINS = 4096
+# trace records: kind, track, start cycle, end cycle, two details
+TW = 6
+(TR_KIND, TR_TRACK, TR_T0, TR_T1, TR_A, TR_B) = range(TW)
+TRACE_MAX = 1 << 16
+# trace kinds: 0..NCAUSES-1 are layout.STALL_CAUSES, then EXTRA_STALL_CAUSES, then unit activity
+TK_UNIT = 32
+TK_TMU = TK_UNIT            # a TMU request (a: QPU, b: lines missed)
+TK_DMA_LOAD = TK_UNIT + 1   # a VCD load (a: QPU, b: bytes)
+TK_DMA_STORE = TK_UNIT + 2  # a VDW store (a: QPU, b: bytes)
+TK_SDRAM = TK_UNIT + 3      # SDRAM traffic of one request (a: bytes read, b: bytes written)
+TK_WAIT_END = TK_UNIT + 4   # a semaphore / mutex wait (a: layout.W_* kind, b: its argument)
+# trace tracks: QPU q is track q; shared units follow
+TRK_TMU = 16                # + slice * 2 + physical TMU
+TRK_DMA_LOAD = 24
+TRK_DMA_STORE = 25
+TRK_SDRAM = 26
+
+X_CACHE = NI                                   # + k * 3: first entry offset, sets, ways
+X_CNT = X_CACHE + NCACHES * 3                  # + XC_*
+X_G = X_CNT + NXC                              # + XG_* / XT_*
+X_QL = X_G + NXG                               # + q * 2: last fetched code line + 1, its entry
+X_CL = X_QL + NUM_QPUS * 2                     # + c * 2: last uniform line + 1, its entry
+X_TMUQ = X_CL + NUM_CTX * 2                    # + unit: data-ready cycle of the TMU's last request
+X_STALL = X_TMUQ + NUM_QPUS // QPUS_PER_SLICE * 2   # + q * NXS + XS_*
+X_BANKS = X_STALL + NUM_QPUS * NXS             # + bank: open SDRAM row + 1 (0: none)
+X_BINS = X_BANKS + MAX_BANKS                   # + 2 * bin: epoch, bytes booked
+X_ENTRIES = X_BINS + 2 * NBINS                 # cache entries (EW words each), instance after instance
+NX_ENTRIES = sum(CACHE_MAX_LINES) * EW
+X_TRACE = X_ENTRIES + NX_ENTRIES               # + n * TW (allocated only when tracing)
+NS_UNTRACED = X_TRACE                          # length of S without, and with, the trace buffer
+NS_TOTAL = X_TRACE + TRACE_MAX * TW
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,8 +303,10 @@ def stall_to(S, code, t, cause):
     now = S[I_CUR + CU_NOW]
     if t > now:
         d = t - now
-        S[I_STALL + S[I_CUR + CU_Q] * NCAUSES + cause] += d
+        q = S[I_CUR + CU_Q]
+        S[I_STALL + q * NCAUSES + cause] += d
         code[S[I_CUR + CU_IDX], K_STALL] += d
+        trace(cause, q, now, t, S[I_CUR + CU_PC], 0, S)
         S[I_CUR + CU_NOW] = t
 
 
@@ -229,7 +317,7 @@ def cycles(x):
 
 
 @njit
-def mem_offset(addr, nbytes, S, ps):
+def data_offset(addr, nbytes, S, ps):
     """Buffer offset of a bus address, or -1 if [addr, addr+nbytes) is not all in locked pages."""
     off = (addr & BUS_PHYS_MASK) - S[I_P + P_PHYS_BASE]
     if off < 0 or off + nbytes > S[I_P + P_MEM_SIZE]:
@@ -237,6 +325,271 @@ def mem_offset(addr, nbytes, S, ps):
     if ps[off >> 12] != PAGE_LOCKED or ps[(off + nbytes - 1) >> 12] != PAGE_LOCKED:
         return -1
     return off
+
+
+@njit
+def mem_offset(addr, nbytes, S, ps):
+    """``data_offset`` for the QPU's own fetches.  A 4-byte access is a uniform read, which
+    goes through the slice's uniforms cache (a miss delays the current instruction: the
+    "uniforms" stall).  An 8-byte access is an instruction fetch: the loop looks the PC up
+    ahead of time (branch targets), so the instruction cache is consulted by ``code_fetch``
+    instead, which the loop calls as the instruction issues.
+
+    The loop (core.py) calls this for exactly those two accesses; TMU and DMA accesses use
+    ``data_offset`` and their own cache paths below.
+    """
+    off = data_offset(addr, nbytes, S, ps)
+    if off >= 0 and nbytes == 4:
+        uniform_fetch(addr, S)
+    return off
+
+
+# ---------------------------------------------------------------------------------------------
+# Caches, the V3D L2, the VideoCore L2 and SDRAM (timing only: data always comes from memory)
+# ---------------------------------------------------------------------------------------------
+
+@njit
+def cache_find(k, line, S):
+    """S offset of the entry holding ``line`` in cache instance ``k`` (LRU refreshed), or -1."""
+    sets = S[X_CACHE + 3 * k + 1]
+    if sets == 0:
+        return -1
+    ways = S[X_CACHE + 3 * k + 2]
+    b = S[X_CACHE + 3 * k] + (line & (sets - 1)) * ways * EW
+    tag = line + 1
+    for w in range(ways):
+        e = b + w * EW
+        if S[e + E_TAG] == tag:
+            S[X_G + XG_LRU] += 1
+            S[e + E_LRU] = S[X_G + XG_LRU]
+            return e
+    return -1
+
+
+@njit
+def cache_fill(k, line, ready, dirty, t, S):
+    """Put ``line`` into cache ``k`` over its least recently used entry (data there at cycle
+    ``ready``); a dirty victim is written back to SDRAM from cycle ``t``.  Returns the entry's
+    S offset, or -1 when the cache has no lines."""
+    sets = S[X_CACHE + 3 * k + 1]
+    if sets == 0:
+        return -1
+    ways = S[X_CACHE + 3 * k + 2]
+    b = S[X_CACHE + 3 * k] + (line & (sets - 1)) * ways * EW
+    victim = b
+    for w in range(1, ways):
+        e = b + w * EW
+        if S[e + E_LRU] < S[victim + E_LRU]:
+            victim = e
+    if S[victim + E_DIRTY] != 0 and S[victim + E_TAG] != 0:
+        S[X_CNT + XC_SOC_WB] += 1
+        sdram_transfer(S[victim + E_TAG] - 1, t, LINE_BYTES, 1, S)
+    S[X_G + XG_LRU] += 1
+    S[victim + E_TAG] = line + 1
+    S[victim + E_LRU] = S[X_G + XG_LRU]
+    S[victim + E_READY] = ready
+    S[victim + E_DIRTY] = dirty
+    return victim
+
+
+@njit
+def sdram_transfer(line, t, nbytes, write, S):
+    """Book an SDRAM transfer of ``nbytes`` at 64-byte ``line`` from cycle ``t`` on; returns
+    the cycle it is done.
+
+    The SDRAM has banks, each with one open row (page); an access to another row of its bank
+    first closes and opens one, which costs the bus XT_ROW_MISS_BYTES worth of time
+    (precharge + activate).  So streams (DMA rows, consecutive lines) run near the peak rate
+    and scattered lines (bit-reversed TMU gathers) far below it.  Bandwidth is kept per bin of
+    2**BIN_SHIFT cycles (XT_BIN_BYTES bytes each): a request fills bins from its own on, so
+    DMA, TMU and cache traffic share the bandwidth whatever order the loop books them in
+    (DMAs book rows ahead of the current cycle).
+    """
+    S[X_CNT + (XC_SDRAM_WR if write else XC_SDRAM_RD)] += nbytes
+    page = (line << LINE_SHIFT) >> S[X_G + XT_PAGE_SHIFT]
+    bank = X_BANKS + (page & S[X_G + XT_BANK_MASK])
+    if S[bank] != page + 1:
+        S[bank] = page + 1
+        S[X_CNT + XC_ROW_MISS] += 1
+        nbytes += S[X_G + XT_ROW_MISS_BYTES]
+    cap = S[X_G + XT_BIN_BYTES]
+    if cap <= 0:
+        return t
+    b = t >> BIN_SHIFT
+    left = nbytes
+    while True:
+        slot = X_BINS + 2 * (b & (NBINS - 1))
+        if S[slot] != b:
+            S[slot] = b
+            S[slot + 1] = 0
+        room = cap - S[slot + 1]
+        if room >= left:
+            S[slot + 1] += left
+            done = (b << BIN_SHIFT) + ((S[slot + 1] << BIN_SHIFT) + cap - 1) // cap
+            least = t + ((nbytes << BIN_SHIFT) + cap - 1) // cap
+            return done if done > least else least
+        if room > 0:
+            S[slot + 1] = cap
+            left -= room
+        b += 1
+
+
+@njit
+def memory_read(line, alias, t, S):
+    """A 64-byte read behind the V3D L2 at cycle ``t``: the VideoCore L2 for the cached bus
+    aliases (0x0 and 0x4 allocate, 0x8 only looks up, 0xC bypasses it), then SDRAM.
+    Returns the data-arrival cycle."""
+    if alias != 3 and S[X_CACHE + 3 * CA_SOC + 1] != 0:
+        t = t + S[X_G + XT_SOC_LAT]
+        e = cache_find(CA_SOC, line, S)
+        if e >= 0:
+            S[X_CNT + XC_SOC_HIT] += 1
+            return max(t, S[e + E_READY])
+        S[X_CNT + XC_SOC_MISS] += 1
+        arrive = sdram_transfer(line, t, LINE_BYTES, 0, S) + S[X_G + XT_SDRAM_LAT]
+        if alias != 2:
+            cache_fill(CA_SOC, line, arrive, 0, t, S)
+        return arrive
+    return sdram_transfer(line, t, LINE_BYTES, 0, S) + S[X_G + XT_SDRAM_LAT]
+
+
+@njit
+def memory_write(line, alias, t, S):
+    """A 64-byte write behind the V3D (VDW store): write-allocate, write-back in the VideoCore
+    L2 for the allocating aliases, straight to SDRAM otherwise.  Returns when it is accepted."""
+    if (alias == 0 or alias == 1) and S[X_CACHE + 3 * CA_SOC + 1] != 0:
+        e = cache_find(CA_SOC, line, S)
+        if e < 0:
+            e = cache_fill(CA_SOC, line, t, 1, t, S)
+        else:
+            S[e + E_DIRTY] = 1
+        return t + S[X_G + XT_SOC_LAT]
+    if alias != 3 and S[X_CACHE + 3 * CA_SOC + 1] != 0:
+        e = cache_find(CA_SOC, line, S)     # non-allocating alias: a cached copy is updated
+        if e >= 0:
+            S[e + E_DIRTY] = 1
+            return t + S[X_G + XT_SOC_LAT]
+    return sdram_transfer(line, t, LINE_BYTES, 1, S)
+
+
+@njit
+def l2_read(line, alias, t, S):
+    """A line missed by a TMU, instruction or uniforms cache, asked of the V3D L2 at cycle
+    ``t`` (one line per XT_L2C_CPL cycles, shared by every slice).  Returns its arrival."""
+    p = max(t, S[X_G + XG_L2C_FREE])
+    S[X_G + XG_L2C_FREE] = p + S[X_G + XT_L2C_CPL]
+    p += S[X_G + XT_L2C_LAT]
+    e = cache_find(CA_L2C, line, S)
+    if e >= 0:
+        S[X_CNT + XC_L2_HIT] += 1
+        return max(p, S[e + E_READY])
+    S[X_CNT + XC_L2_MISS] += 1
+    arrive = memory_read(line, alias, p, S)
+    cache_fill(CA_L2C, line, arrive, 0, p, S)
+    return arrive
+
+
+@njit
+def stall_fetch(t, cause, S):
+    """Delay the current instruction to ``t`` for an instruction or uniform fetch (extra stall
+    causes; the per-instruction profile does not see them until core.py passes ``code``)."""
+    now = S[I_CUR + CU_NOW]
+    if t > now:
+        q = S[I_CUR + CU_Q]
+        S[X_STALL + q * NXS + cause] += t - now
+        trace(NCAUSES + cause, q, now, t, S[I_CUR + CU_PC], 0, S)
+        S[I_CUR + CU_NOW] = t
+
+
+@njit
+def code_fetch(addr, S):
+    """Instruction fetch through the slice's instruction cache.  Each QPU remembers the
+    line it fetched last, so the common case (the next instruction of the same line) is
+    two array reads."""
+    q = S[I_CUR + CU_Q]
+    if S[X_G + XG_TRACE] != 0:
+        wait_ended(q, S)
+    line = (addr & BUS_PHYS_MASK) >> LINE_SHIFT
+    ql = X_QL + 2 * q
+    if S[ql] == line + 1 and S[S[ql + 1] + E_TAG] == line + 1:
+        S[X_CNT + XC_IC_HIT] += 1
+        return
+    k = CA_IC + q // QPUS_PER_SLICE
+    now = S[I_CUR + CU_NOW]
+    e = cache_find(k, line, S)
+    if e >= 0:
+        S[X_CNT + XC_IC_HIT] += 1
+        ready = S[e + E_READY]        # another QPU of the slice may still be filling it
+    else:
+        S[X_CNT + XC_IC_MISS] += 1
+        ready = l2_read(line, (addr >> 30) & 3, now, S)
+        e = cache_fill(k, line, ready, 0, now, S)
+    stall_fetch(ready, XS_ICACHE, S)
+    if e >= 0:
+        S[ql] = line + 1
+        S[ql + 1] = e
+    else:
+        S[ql] = 0
+
+
+@njit
+def uniform_fetch(addr, S):
+    """A uniform read through the slice's uniforms cache (per-thread last-line shortcut)."""
+    c = S[I_CUR + CU_C]
+    line = (addr & BUS_PHYS_MASK) >> LINE_SHIFT
+    cl = X_CL + 2 * c
+    if S[cl] == line + 1 and S[S[cl + 1] + E_TAG] == line + 1:
+        S[X_CNT + XC_UC_HIT] += 1
+        return
+    q = S[I_CUR + CU_Q]
+    k = CA_UC + q // QPUS_PER_SLICE
+    now = S[I_CUR + CU_NOW]
+    e = cache_find(k, line, S)
+    if e >= 0:
+        S[X_CNT + XC_UC_HIT] += 1
+        ready = S[e + E_READY]
+    else:
+        S[X_CNT + XC_UC_MISS] += 1
+        ready = l2_read(line, (addr >> 30) & 3, now, S)
+        e = cache_fill(k, line, ready, 0, now, S)
+    stall_fetch(ready, XS_UCACHE, S)
+    if e >= 0:
+        S[cl] = line + 1
+        S[cl + 1] = e
+    else:
+        S[cl] = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# trace records (only while S[X_G + XG_TRACE] is set; Python drains them between loop calls)
+# ---------------------------------------------------------------------------------------------
+
+@njit
+def trace(kind, track, t0, t1, a, b, S):
+    if S[X_G + XG_TRACE] == 0:
+        return
+    n = S[X_G + XG_NTRACE]
+    if n >= TRACE_MAX:
+        S[X_G + XG_TDROP] += 1
+        return
+    r = X_TRACE + n * TW
+    S[r + TR_KIND] = kind
+    S[r + TR_TRACK] = track
+    S[r + TR_T0] = t0
+    S[r + TR_T1] = t1
+    S[r + TR_A] = a
+    S[r + TR_B] = b
+    S[X_G + XG_NTRACE] = n + 1
+
+
+@njit
+def wait_ended(q, S):
+    """A QPU blocked on a semaphore or the mutex retries its instruction: trace the wait."""
+    qb = I_QS + q * NQS
+    kind = S[qb + Q_WAIT_KIND]
+    if kind != W_NONE:
+        trace(TK_WAIT_END, q, S[qb + Q_WAIT_SINCE], S[I_CUR + CU_NOW], kind, S[qb + Q_WAIT_ARG], S)
+        S[qb + Q_WAIT_KIND] = W_NONE
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,6 +637,19 @@ def tmu_request(t, vrow, mask, V, D, S, tp, mem, ps):
     bad_oob = -1
     n_oob = 0
     bad_mis = -1
+    # Timing: the TMU takes the request when free (it is then busy for tmu_issue_cycles, plus
+    # XT_TMU_MISS per missed line) and looks the lanes up in element order in its L1 cache
+    # (the addendum's "sequence counts": a line evicted between two lanes is missed again);
+    # each missed line is asked of the V3D L2 in turn.  The data is ready tmu_latency after
+    # the TMU took the request, or after the last missed line arrived.
+    unit = (q // QPUS_PER_SLICE) * 2 + u
+    k = CA_TMU + unit
+    now = S[I_CUR + CU_NOW]
+    start = max(now, S[I_GS + G_TMU_FREE + unit])
+    fill = start
+    arrive = start
+    last_line = -1
+    nmiss = 0
     for lane in range(LANES):
         V[row, lane] = 0
         D[row, lane] = 0
@@ -294,7 +660,7 @@ def tmu_request(t, vrow, mask, V, D, S, tp, mem, ps):
                 bad_undef = lane
             continue
         a = np.int64(V[vrow, lane])
-        off = mem_offset(a & ~3, 4, S, ps)
+        off = data_offset(a & ~3, 4, S, ps)
         if off < 0:
             if bad_oob < 0:
                 bad_oob = lane
@@ -304,17 +670,34 @@ def tmu_request(t, vrow, mask, V, D, S, tp, mem, ps):
             bad_mis = lane
         V[row, lane] = mem[off >> 2]
         D[row, lane] = 15
+        line = (a & BUS_PHYS_MASK) >> LINE_SHIFT
+        if line != last_line:
+            last_line = line
+            e = cache_find(k, line, S)
+            if e >= 0:
+                t = S[e + E_READY]
+            else:
+                nmiss += 1
+                t = l2_read(line, (a >> 30) & 3, fill, S)
+                fill += S[X_G + XT_TMU_MISS]
+                cache_fill(k, line, t, 0, fill, S)
+            if t > arrive:
+                arrive = t
     if bad_undef >= 0:
         emit(S, R_UNDEFINED, UD_TMU_ADDRESS, bad_undef, t)
     if bad_oob >= 0:
         emit(S, R_OOB, np.int64(V[vrow, bad_oob]), bad_oob, n_oob)
     if bad_mis >= 0:
         emit(S, R_MISALIGNED, np.int64(V[vrow, bad_mis]), bad_mis, 4)
-    unit = I_GS + G_TMU_FREE + (q // QPUS_PER_SLICE) * 2 + u
-    start = max(S[I_CUR + CU_NOW], S[unit])
-    S[unit] = start + cycles(tp[T_TMU_ISSUE])
-    S[I_TMUT + (q * 2 + u) * TMU_SLOTS + slot] = start + cycles(tp[T_TMU_LAT])
+    S[X_CNT + XC_TMU_QUADS] += LANES // 4
+    S[X_CNT + XC_TMU_MISS] += nmiss
+    S[I_GS + G_TMU_FREE + unit] = start + cycles(tp[T_TMU_ISSUE]) + nmiss * S[X_G + XT_TMU_MISS]
+    # results leave a TMU in request order (one receive FIFO per QPU, one pipeline per TMU)
+    ready = max(arrive + cycles(tp[T_TMU_LAT]), S[X_TMUQ + unit])
+    S[X_TMUQ + unit] = ready
+    S[I_TMUT + (q * 2 + u) * TMU_SLOTS + slot] = ready
     S[ccol] = count + 1
+    trace(TK_TMU, TRK_TMU + unit, start, ready, q, nmiss, S)
 
 
 @njit
@@ -484,6 +867,19 @@ def _promote_queued_read(qb, S, now):
 
 
 @njit
+def vpm_port(slack, S):
+    """One 16-word vector through the VPM's QPU port, which all QPUs share: QPU-VPM 4 GB/s at
+    250 MHz (issue 5's published figure) is one vector per XT_VPM_CPV cycles in total.  The
+    access waits for the port ("vpm_port" stall) unless it can wait in a FIFO: ``slack``
+    cycles (a write enters the QPU's write FIFO; a read must have its vector)."""
+    t = S[X_G + XG_VPM_FREE]
+    now = S[I_CUR + CU_NOW]
+    if t - slack > now:
+        stall_fetch(t - slack, XS_VPM, S)
+    S[X_G + XG_VPM_FREE] = max(t, now) + S[X_G + XT_VPM_CPV]
+
+
+@njit
 def vpm_read(orow, V, D, S, code):
     """Pop one vector from the VPM read FIFO into V[orow] (reads block until the data is
     there: addendum Section 7; the guide's "undefined data" for early reads is not seen)."""
@@ -498,6 +894,7 @@ def vpm_read(orow, V, D, S, code):
                 D[orow, lane] = 0
             return
     stall_to(S, code, S[qb + Q_VR_READY], S_VPM_READ)
+    vpm_port(0, S)
     addr = S[qb + Q_VR_ADDR]
     size = S[qb + Q_VR_SIZE]
     width = vpm_vector(addr, S[qb + Q_VR_HORIZ], S[qb + Q_VR_LANED], size, S)
@@ -530,6 +927,7 @@ def vpm_write(vrow, mask, V, D, S):
     if S[qb + Q_VW_VALID] == 0:
         emit(S, R_VPM_WRITE_NOSETUP, 0, 0, 0)
         return
+    vpm_port(S[X_G + XT_VPM_CPV], S)
     addr = S[qb + Q_VW_ADDR]
     size = S[qb + Q_VW_SIZE]
     width = vpm_vector(addr, S[qb + Q_VW_HORIZ], S[qb + Q_VW_LANED], size, S)
@@ -594,6 +992,46 @@ def vw_setup_write(word, S):
 
 
 @njit
+def dma_queue_wait(free, S):
+    """Hold the QPU writing vr_addr / vw_addr until the (shared) engine is free (dma_queue
+    stall; not yet in the per-instruction profile: dma_load/dma_store get no ``code``)."""
+    now = S[I_CUR + CU_NOW]
+    if free > now:
+        q = S[I_CUR + CU_Q]
+        S[I_STALL + q * NCAUSES + S_DMA_QUEUE] += free - now
+        trace(S_DMA_QUEUE, q, now, free, S[I_CUR + CU_PC], 0, S)
+        S[I_CUR + CU_NOW] = free
+
+
+@njit
+def dma_memory(addr, nrows, rowbytes, pitch, start, setup, bpc, write, S):
+    """End cycle of a VCD load / VDW store of ``nrows`` rows of ``rowbytes`` bytes, ``pitch``
+    apart in memory, started at ``start``.
+
+    The engine moves rows at the rate of the published DMA measurements (``setup`` cycles,
+    then ``bpc`` bytes per cycle); each row's lines also go through the memory side (the
+    VideoCore L2 and shared SDRAM bandwidth), so the DMA ends when both are done.
+    """
+    end = start + cycles(setup + nrows * rowbytes / bpc)
+    base = addr & ~3
+    alias = (addr >> 30) & 3
+    for r in range(nrows):
+        t = start + cycles(setup + r * rowbytes / bpc)
+        a = base + r * pitch
+        first = (a & BUS_PHYS_MASK) >> LINE_SHIFT
+        last = ((a + rowbytes - 1) & BUS_PHYS_MASK) >> LINE_SHIFT
+        for line in range(first, last + 1):
+            if write:
+                done = memory_write(line, alias, t, S)
+            else:
+                done = memory_read(line, alias, t, S)
+            if done > end:
+                end = done
+    trace(TK_SDRAM, TRK_SDRAM, start, end, 0 if write else nrows * rowbytes, nrows * rowbytes if write else 0, S)
+    return end
+
+
+@njit
 def dma_load(addr, V, D, S, tp, mem, ps):
     """vr_addr write: VCD DMA load of a 2D block of 32-bit words from memory into the VPM.
 
@@ -614,6 +1052,10 @@ def dma_load(addr, V, D, S, tp, mem, ps):
     now = S[I_CUR + CU_NOW]
     if S[qb + Q_LD_END] > now and S[qb + Q_LD_WAITED] == 0:
         emit(S, R_DMA_LOAD_BUSY, S[qb + Q_LD_END], 0, 0)
+    # "A new DMA load or store operation cannot be started until the previous one is
+    # complete" (guide p.56): the writing QPU waits until the engine takes the request
+    dma_queue_wait(S[I_GS + G_VDR_FREE], S)
+    now = S[I_CUR + CU_NOW]
     mpitch = setup_field(setup, S, SF_VDR_MPITCH)
     pitch = (8 << mpitch) if mpitch != 0 else S[qb + Q_VDR_MPITCHB]
     rowlen = setup_field(setup, S, SF_VDR_ROWLEN)
@@ -640,7 +1082,7 @@ def dma_load(addr, V, D, S, tp, mem, ps):
             hz = I_VPMHZ + 2 * w
             if (S[hz] > now or S[hz + 1] > now) and hazard < 0:
                 hazard = w
-            off = mem_offset(a, 4, S, ps)
+            off = data_offset(a, 4, S, ps)
             vr = V_VPM + (w >> 4)
             if off < 0:
                 if bad < 0:
@@ -655,11 +1097,13 @@ def dma_load(addr, V, D, S, tp, mem, ps):
         emit(S, R_OOB, bad, -1, n_bad)
     if hazard >= 0:
         emit(S, R_VPM_DMA_WAIT, hazard, max(S[I_VPMHZ + 2 * hazard], S[I_VPMHZ + 2 * hazard + 1]), 2)
-    start = max(now, S[I_GS + G_VDR_FREE])
-    end = start + cycles(tp[T_VDR_SETUP] + nbytes / tp[T_VDR_BPC])
+    start = now
+    end = dma_memory(addr, nrows, rowlen * 4, pitch, start, tp[T_VDR_SETUP], tp[T_VDR_BPC], 0, S)
     S[I_GS + G_VDR_FREE] = end
     S[qb + Q_LD_END] = end
     S[qb + Q_LD_WAITED] = 0
+    S[X_CNT + XC_DMA_RD] += nbytes
+    trace(TK_DMA_LOAD, TRK_DMA_LOAD, start, end, S[I_CUR + CU_Q], nbytes, S)
 
 
 @njit
@@ -683,6 +1127,8 @@ def dma_store(addr, V, D, S, tp, mem, ps):
     now = S[I_CUR + CU_NOW]
     if S[qb + Q_ST_END] > now and S[qb + Q_ST_WAITED] == 0:
         emit(S, R_DMA_STORE_BUSY, S[qb + Q_ST_END], 0, 0)
+    dma_queue_wait(S[I_GS + G_VDW_FREE], S)      # guide p.56, as for loads
+    now = S[I_CUR + CU_NOW]
     units = setup_field(setup, S, SF_VDW_UNITS)
     depth = setup_field(setup, S, SF_VDW_DEPTH)
     horiz = setup_field(setup, S, SF_VDW_HORIZ)
@@ -719,7 +1165,7 @@ def dma_store(addr, V, D, S, tp, mem, ps):
             vr = V_VPM + (w >> 4)
             if D[vr, w & 15] != 15 and undef < 0:
                 undef = w
-            off = mem_offset(a, 4, S, ps)
+            off = data_offset(a, 4, S, ps)
             if off < 0:
                 if bad < 0:
                     bad = a
@@ -733,11 +1179,13 @@ def dma_store(addr, V, D, S, tp, mem, ps):
         emit(S, R_UNDEFINED, UD_VPM_STORE, undef, 0)
     if hazard >= 0:
         emit(S, R_VPM_DMA_WAIT, hazard, S[I_VPMHZ + 2 * hazard], 3)
-    start = max(now, S[I_GS + G_VDW_FREE])
-    end = start + cycles(tp[T_VDW_SETUP] + nbytes / tp[T_VDW_BPC])
+    start = now
+    end = dma_memory(addr, units, depth * 4, 4 * depth + stride, start, tp[T_VDW_SETUP], tp[T_VDW_BPC], 1, S)
     S[I_GS + G_VDW_FREE] = end
     S[qb + Q_ST_END] = end
     S[qb + Q_ST_WAITED] = 0
+    S[X_CNT + XC_DMA_WR] += nbytes
+    trace(TK_DMA_STORE, TRK_DMA_STORE, start, end, S[I_CUR + CU_Q], nbytes, S)
 
 
 @njit
