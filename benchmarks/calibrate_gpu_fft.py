@@ -141,13 +141,7 @@ def print_rows(rows: Sequence[Row], accuracy: Dict[int, float], clock_hz: int) -
 
 
 def print_markdown(rows: Sequence[Row]) -> None:
-    print("| log2 N | batch | launch | correct | rms ppm | predicted ms | published ms | ratio | set |")
-    print("|---:|---:|---|---|---:|---:|---:|---:|---|")
-    for r in rows:
-        which = "fit" if (r.log2_n, r.jobs) in FIT_SET else ("held-out" if r.published else "-")
-        ratio = "-" if r.ratio is None else f"{r.ratio:.2f}"
-        print(f"| {r.log2_n} | {r.jobs} | {r.path} | {'yes' if r.ok else 'NO'} | {r.ppm:.2f} | {fmt_ms(r.predicted)} | "
-              f"{fmt_ms(r.published)} | {ratio} | {which} |")
+    print(markdown_rows(rows))
 
 
 def summarise(rows: Sequence[Row]) -> Dict[str, Dict[str, float]]:
@@ -255,6 +249,62 @@ def print_details(rows: Sequence[Row]) -> None:
               f"L2 {c.get('l2_hits', 0)}/{c.get('l2_misses', 0)} "
               f"VC-L2 {m.get('system_l2_hits', 0)}/{m.get('system_l2_misses', 0)} "
               f"SDRAM rd {m.get('sdram_bytes_read', 0)} wr {m.get('sdram_bytes_written', 0)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# make bench (benchmarks/run_all.py)
+# ----------------------------------------------------------------------------------------------
+
+USERLAND_ENV = "QPU_USERLAND"
+
+
+def markdown_rows(rows: Sequence[Row]) -> str:
+    """The results as the markdown table docs/emulator.md shows."""
+    lines = ["| log2 N | batch | launch | correct | rms ppm | predicted ms | published ms | ratio | set |",
+             "|---:|---:|---|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        which = "fit" if (r.log2_n, r.jobs) in FIT_SET else ("held-out" if r.published else "-")
+        ratio = "-" if r.ratio is None else f"{r.ratio:.2f}"
+        lines.append(f"| {r.log2_n} | {r.jobs} | {r.path} | {'yes' if r.ok else 'NO'} | {r.ppm:.2f} | "
+                     f"{fmt_ms(r.predicted)} | {fmt_ms(r.published)} | {ratio} | {which} |")
+    return "\n".join(lines)
+
+
+def run(quick: bool) -> Dict[str, object]:
+    """GPU_FFT with the default timing parameters, for ``make bench``.
+
+    Reads the userland checkout from $QPU_USERLAND; without it the result says how to
+    enable the benchmark.  ``quick`` runs log2 N 8..12 only (both batches)."""
+    path = os.environ.get(USERLAND_ENV, "")
+    source = gfh.UserlandSource.open(path) if path else None
+    if source is None:
+        why = f"set {USERLAND_ENV} to a raspberrypi/userland checkout" if not path else f"no hello_fft at {path!r}"
+        return {"skipped": why, "summary": f"skipped ({why})"}
+    text = source.read("gpu_fft.txt")
+    published = gfh.published_times(text)
+    accuracy = gfh.published_accuracy(text)
+    pi = gfh.EmulatedPi(strict=True)
+    host = gfh.HostCosts()
+    sizes = range(8, 13) if quick else range(8, 18)
+    rows = [run_one(source, pi, n, jobs, gfh.INVERSE, "random", host, published, accuracy)
+            for jobs in (1, 10) for n in sizes]
+    summary = summarise(rows)
+    correct = sum(1 for r in rows if r.ok)
+    parts = [f"{correct}/{len(rows)} transforms correct"]
+    for name, s in summary.items():
+        parts.append(f"{name}: {int(s['within_25pct'])}/{int(s['count'])} within +-25% "
+                     f"(mean |error| {s['mean_abs_pct']:.1f}%, max {s['max_abs_pct']:.1f}%)")
+    return {
+        "summary": "; ".join(parts),
+        "errors": summary,
+        "host_direct_us": host.direct * 1e6,
+        "rows": [{"log2_n": r.log2_n, "batch": r.jobs, "launch": r.path, "correct": r.ok, "ppm": r.ppm,
+                  "predicted_ms": r.predicted * 1e3,
+                  "published_ms": None if r.published is None else r.published * 1e3,
+                  "instructions": r.instructions, "wall_seconds": r.wall} for r in rows],
+        "markdown": "GPU_FFT 3.0 on the emulator, default timing parameters (times per transform, 250 MHz):\n\n"
+                    + markdown_rows(rows),
+    }
 
 
 # ----------------------------------------------------------------------------------------------

@@ -67,7 +67,11 @@ Where this emulation differs from the hardware, on purpose:
   not 0, a tag running past the end, no end tag) is answered 0x80000001 and the tags
   already processed keep their answers.  A tag whose value buffer is smaller than its
   request is left unanswered.  Real firmware behaviour in these cases is undocumented.
-* ``noflush`` is accepted and ignored: the emulated V3D has no caches to flush.
+* ``noflush`` is accepted and does not change what a job computes (the emulator's caches
+  model timing only and hold no data).  Which caches the real firmware flushes when it is 0
+  is undocumented, so the timing model's caches are left as the previous job left them;
+  ``V3D.clear_caches()`` models an explicit clear (GPU_FFT's direct launch writes
+  V3D_L2CACTL / V3D_SLCACTL itself).
 * A job is complete when every started program has ended (the V3D's job end).  What
   the real firmware waits for is undocumented: GPU_FFT's shaders (qasm/gpu_fft.qinc
   ``exit``) and py-videocore's ``exit()`` raise a host interrupt before ``thrend``,

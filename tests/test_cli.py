@@ -128,3 +128,15 @@ def test_console_script_entry_point(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "qpu.cli", "dis", str(tmp_path / "none.bin")],
                          capture_output=True, text=True)
     assert res.returncode == 1 and res.stderr.startswith("qpu: error:")
+
+
+def test_info_through_the_cli(capsys) -> None:
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "backend:" in out and "emulator" in out
+
+
+def test_selftest_through_the_cli(capsys) -> None:
+    assert main(["selftest", "--backend", "emulator"]) == 0
+    out = capsys.readouterr().out
+    assert "qpu selftest: PASSED" in out and "integer add of 16 lanes: ok" in out

@@ -89,6 +89,37 @@ def test_deadlock_reports_who_waits_on_what():
     assert "deadlock" in msg and "semaphore 5" in msg and "QPU 0" in msg and "QPU 1" in msg
 
 
+def test_mutex_deadlock_names_the_holder():
+    # QPU 0 takes the mutex and ends without releasing it; QPU 1 waits for it forever
+    h = Harness()
+    src = """
+        mov.setf -, qpu_num
+        brr.anynz -, other
+        nop
+        nop
+        nop
+        mov -, mutex
+        brr -, done
+        nop
+        nop
+        nop
+    other:
+        ldi r0, 100
+    spin:
+        sub.setf r0, r0, 1
+        brr.anynz -, spin
+        nop
+        nop
+        nop
+        mov -, mutex
+    done:
+    """
+    with pytest.raises(DeadlockError) as info:
+        h.run(src + END, num=2)
+    msg = str(info.value)
+    assert "mutex" in msg and "held by QPU 0" in msg and "QPU 1" in msg
+
+
 def test_semaphore_release_blocks_at_15_and_resumes():
     # QPU 0 releases 20 times (stalls at 15); QPU 1 acquires 20 times
     h = Harness()

@@ -204,6 +204,7 @@ def test_undefined_value():
     violates("undefined-value", PRE + "mov unif_addr, r3\n")
     violates("undefined-value", PRE + "mov.setf -, rb9\nbrr.anyz -, 0\nnop\nnop\nnop\n")   # branch decision
     violates("undefined-value", PRE + "bra -, ra8\nnop\nnop\nnop\n")                # branch target
+    violates("undefined-value", PRE + "mov tmu0_s, r4\nnop ; ldtmu0\n")            # r4 never written
     # reading and moving undefined values is legal: the "or r0, r0, r0 ; ldtmu0" idiom
     clean(PRE + "mov tmu0_s, ra0\nor r0, r0, r0 ; ldtmu0\nmov ra5, rb5\n")
     # xor of an undefined register with itself is still "undefined" to the tracker, but a full
@@ -235,6 +236,9 @@ def test_breakpoint():
 def test_unsupported():
     violates("unsupported", PRE + "mov tmu0_t, ra0\n")
     violates("unsupported", PRE + "mov r0, vary\n")
+    # 8/16-bit VPM DMA is documented as not modelled (docs/emulator.md "Not modelled")
+    vdw16bit = encode_setup(SetupFormat.VDW_BASIC, units=1, depth=16, laned=0, horiz=1, vpmbase=0, modew=2)
+    violates("unsupported", PRE + f"ldi vw_setup, {vdw16bit:#x}\nmov vw_addr, ra0\nmov -, vw_wait\n")
     clean(PRE + "mov tmu0_s, ra0\nnop ; ldtmu0\n")
 
 

@@ -268,3 +268,22 @@ def test_gpu_fft_batch_and_mailbox_launch(pi):
     for j in range(3):
         assert gfh.rel_rms_ppm(run.outputs[j], ref[j]) < 2.0
     assert run.host_seconds == pytest.approx(gfh.MAILBOX_CALL_SECONDS)
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole third-party programs through the disassembler, text assembler and checker
+# ----------------------------------------------------------------------------------------------
+
+@needs_userland
+@pytest.mark.parametrize("log2_n", range(gfh.MIN_LOG2_N, gfh.MAX_LOG2_N + 1))
+def test_shader_round_trips_through_text_and_checks_clean(log2_n):
+    from qpu.checker import check
+    from qpu.disassembler import disassemble
+    from qpu.text_assembler import assemble_text
+
+    words32 = USERLAND.shader(log2_n)
+    words = [int(lo) | (int(hi) << 32) for lo, hi in zip(words32[0::2], words32[1::2])]
+    text = "\n".join(disassemble(words))
+    assert [int(w) for w in assemble_text(text).words] == words
+    report = check(words)
+    assert [f for f in report.findings if f.level.name == "ERROR"] == []
