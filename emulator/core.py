@@ -327,6 +327,7 @@ from .predecode import SMALL_BITS
 from .units import (
     BUS_PHYS_MASK,
     PAGE_LOCKED,
+    code_fetch,
     cycles,
     dma_load,
     dma_store,
@@ -1270,6 +1271,9 @@ def _make_run_loop(stamp: str):
                 if (flags & F_BLOCKS) != 0 and reserved == 0 and blocks_now(i, q, kind, S, code):
                     sched_key(q, S)
                     break
+                # the instruction cache (units.code_fetch: a miss stalls this instruction); after
+                # the blocking check so that a waiting instruction is fetched once
+                code_fetch(pc, S)
 
                 S[cb + C_ICOUNT] = icount
                 S[qb + Q_INSTR] += 1

@@ -21,7 +21,7 @@ clock_hz                   250 MHz    V3D clock of the Pi 1 used for GPU_FFT's p
                                       times (gpu_fft.txt); other boards: ``for_pi``
 cycles_per_instruction     4          guide p.16: "cycle time of four system clocks"
                                       (4-way SIMD multiplexed over 4 cycles)
-tmu_latency                176        fitted on GPU_FFT batch 1, log2 N 8..12: cycles from the
+tmu_latency                183        fitted on GPU_FFT batch 1, log2 N 8..12: cycles from the
                                       TMU finishing a request's lookups (cache hits) to its
                                       data in the receive FIFO.  Long, as Mesa's vc4 scheduler
                                       also assumes ("some huge latency", 100 instructions, in
@@ -31,11 +31,11 @@ tmu_issue_cycles           16         assumed: a TMU looks up one lane per cycle
                                       request; the guide counts TMU work in quads, Table 82)
 tmu_miss_cycles            4          assumed: cycles a TMU's fill path is busy per missed
                                       64-byte line (16 bytes per cycle)
-l2c_latency                13         fitted (as tmu_latency): V3D L2 hit latency seen by a
+l2c_latency                62         fitted (as tmu_latency): V3D L2 hit latency seen by a
                                       TMU, instruction or uniforms cache miss
 l2c_cycles_per_line        4          assumed: the V3D L2 serves one 64-byte line per 4 cycles
                                       to all slices together
-soc_l2_latency             18.3       fitted (as tmu_latency): extra latency of the VideoCore
+soc_l2_latency             4.2        fitted (as tmu_latency): extra latency of the VideoCore
                                       L2 (after a V3D L2 miss, cached bus aliases only)
 sdram_latency              40         assumed (160 ns): read latency once every cache missed;
                                       the fitted set never reaches SDRAM, and the held-out
@@ -120,7 +120,7 @@ class TimingParameters:
 
     clock_hz: int = 250_000_000
     cycles_per_instruction: float = 4.0
-    tmu_latency: float = 176.0
+    tmu_latency: float = 183.0
     tmu_issue_cycles: float = 16.0
     vpm_read_latency: float = 12.0
     vdr_setup_cycles: float = 61.0
@@ -133,9 +133,9 @@ class TimingParameters:
     thread_switch_cycles: float = 0.0
     # memory hierarchy (units.py): caches, the V3D L2, the VideoCore L2, SDRAM
     tmu_miss_cycles: float = 4.0
-    l2c_latency: float = 13.0
+    l2c_latency: float = 62.0
     l2c_cycles_per_line: float = 4.0
-    soc_l2_latency: float = 18.3
+    soc_l2_latency: float = 4.2
     sdram_latency: float = 40.0
     sdram_bytes_per_cycle: float = 12.8
     sdram_row_miss_cycles: float = 9.0

@@ -239,3 +239,33 @@ def test_a_lone_dma_runs_at_its_engine_rate_not_the_sdram_rate():
     engine = t.vdw_setup_cycles + rows * 64 / t.vdw_bytes_per_cycle
     assert report.stalls["dma_store_wait"] <= engine + 1
     assert report.stalls["dma_store_wait"] >= engine - 4 * 3      # the 3 instructions after the start
+
+
+def _loop(body: int, iterations: int) -> JobReport:
+    """A loop of ``body`` nops run ``iterations`` times on one QPU."""
+    src = f"ldi ra3, {iterations}\nloop:\n" + "nop\n" * body + """
+        sub.setf ra3, ra3, 1
+        brr.anynz -, loop
+        nop
+        nop
+        nop
+    """ + END
+    return Harness().run(src)
+
+
+def test_instruction_cache_fetches_every_instruction_and_misses_once_per_line_when_cold():
+    report = _loop(100, 1)
+    c = report.counters
+    assert c["icache_hits"] + c["icache_misses"] == report.instructions
+    lines = -(-report.instructions // 8)                 # 8 instructions per 64-byte line
+    assert lines <= c["icache_misses"] <= lines + 1     # the code's start need not be line-aligned
+    assert report.stalls["icache"] > 0
+
+
+def test_a_loop_larger_than_the_instruction_cache_misses_on_every_iteration():
+    # 4 KiB instruction cache per slice (addendum "Cache details") = 512 instructions
+    small, big = _loop(400, 4), _loop(800, 4)
+    assert small.counters["icache_misses"] <= 400 // 8 + 4          # the first iteration only
+    assert big.counters["icache_misses"] >= 4 * (800 // 8) - 8      # every iteration
+    # per executed instruction the big loop stalls more
+    assert big.stalls["icache"] / big.instructions > 2 * small.stalls["icache"] / small.instructions
