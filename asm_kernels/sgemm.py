@@ -84,7 +84,7 @@ that keeps the whole kernel within the slice's 4 KiB instruction cache (addendum
 table), so that the once-per-tile code does not evict the loop: 4 with beta == 0 (432
 instructions), 2 with beta != 0 (499; with 4 it would be 629).  Per tile: ~85 more
 instructions (~290 with beta != 0) plus the four DMA stores, which hold the mutex for
-about 1100 cycles in the emulator's (uncalibrated) timing model.
+about 1100 cycles in the emulator's timing model.
 
 Host layout (``sgemm``)
 =======================
