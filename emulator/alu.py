@@ -793,6 +793,10 @@ def mul_alu(op, a, b, out, carry) -> None:
             carry[i] = 0
 
 
+# Lanes of a V row.  A literal trip count lets LLVM unroll the row loops below completely
+# (V.shape[1], also 16, is a run-time value to it: loops with remainder handling).
+_ROW_LANES = 16
+
 # ---------------------------------------------------------------------------------------------
 # Row versions for the emulator loop: the common ops on rows of one 2-D array, without the
 # carry (the loop asks for it, through add_alu / mul_alu, only when flags are set).  One
@@ -807,17 +811,17 @@ def _fadd_row(V, a, b, o, flip, t) -> None:
     ``b``.  The lanes go to the scratch row V[t] first: only when _fadd32 was exact in all of
     them are they copied to V[o]; else the per-lane reference redoes them from the operands."""
     exact = True
-    for i in range(V.shape[1]):
+    for i in range(_ROW_LANES):
         r, e = _fadd32(V[a, i], V[b, i] ^ flip)
         exact &= e
         V[t, i] = r
     if exact:
-        for i in range(V.shape[1]):
+        for i in range(_ROW_LANES):
             V[o, i] = V[t, i]
     else:
-        for i in range(V.shape[1]):
+        for i in range(_ROW_LANES):
             V[t, i] = _fadd_bits(_lane(V[a, i]), _lane(V[b, i] ^ flip))
-        for i in range(V.shape[1]):
+        for i in range(_ROW_LANES):
             V[o, i] = V[t, i]
 
 
@@ -831,7 +835,7 @@ def fadd_row(V, a, b, o, t) -> None:
 @_inline
 def fmul_row(V, a, b, o) -> None:
     """V[o] = fmul of rows V[a], V[b] (small, so the loop can inline it; numba only)."""
-    for i in range(V.shape[1]):
+    for i in range(_ROW_LANES):
         V[o, i] = _fmul32(V[a, i], V[b, i])
 
 
@@ -839,7 +843,7 @@ def fmul_row(V, a, b, o) -> None:
 def add_rows(op, V, a, b, o, t) -> bool:
     """V[o] = add-ALU ``op`` of V[a], V[b] for fadd, fsub, itof and the integer ops; ``o`` may
     be ``a`` or ``b``; V[t] is a scratch row different from all three (fadd/fsub)."""
-    n = V.shape[1]
+    n = _ROW_LANES
     if op == ADD_FADD or op == ADD_FSUB:
         if not _FAST_FLOAT:
             return False
@@ -881,7 +885,7 @@ def add_rows(op, V, a, b, o, t) -> bool:
 @_inline
 def mul_rows(op, V, a, b, o) -> bool:
     """V[o] = mul-ALU ``op`` of V[a], V[b] for fmul and mul24."""
-    n = V.shape[1]
+    n = _ROW_LANES
     if op == MUL_FMUL:
         if not _FAST_FLOAT:
             return False

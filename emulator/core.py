@@ -41,7 +41,14 @@ executed inside the loop, without calls that pass the state arrays (each such ca
 about as much as the instruction); rows are copied and definedness is combined through
 uint64 views of V and D (8 lanes of definedness per word).  The op switch of each ALU
 runs once per instruction (alu.py has one lane loop per op).  Everything else goes
-through the helpers above the loop.
+through the helpers above the loop.  Also for speed, none of which changes a result:
+row loops run over the literal 16 lanes (LLVM unrolls them; V.shape[1] is a run-time
+value to it); the scheduler keeps the runnable QPUs' keys in order (one insertion per
+pick instead of a scan); each thread remembers the code row of its next instruction
+(layout.I_NEXT), so a known PC needs no look-up; the common instruction-cache and
+uniforms-cache hits are tested in the loop (units.code_fetch / uniform_fetch only on the
+rest); and no value is read back in part right after the vector stores that wrote it
+(keep_last_value, keep_result): the CPU cannot forward such a store and stalls.
 
 State is in the few arrays of layout.py (V values, D definedness, S scalars, code,
 mem, ps).  Only the loop is cached on disk (its machine code includes every helper).
@@ -134,8 +141,10 @@ from .layout import (
     I_CS,
     I_CUR,
     I_GS,
+    I_NEXT,
     I_P,
     I_QS,
+    I_RING,
     I_SCHED,
     I_STALL,
     K_A_NEED,
@@ -193,6 +202,7 @@ from .layout import (
     NCAUSES,
     NCS,
     NQS,
+    NUM_CTX,
     NUM_QPUS,
     P_MAX_CYCLES,
     P_MAX_STEPS,
@@ -326,9 +336,19 @@ from .layout import (
 from .predecode import SMALL_BITS
 from .units import (
     BUS_PHYS_MASK,
+    E_TAG,
+    LINE_SHIFT,
     PAGE_LOCKED,
+    X_CL,
+    X_CNT,
+    X_G,
+    X_QL,
+    XC_IC_HIT,
+    XC_UC_HIT,
+    XG_TRACE,
     code_fetch,
     cycles,
+    data_offset,
     dma_load,
     dma_store,
     element0_defined,
@@ -339,6 +359,7 @@ from .units import (
     tmu_all_done,
     tmu_receive,
     tmu_request,
+    uniform_fetch,
     vpm_read,
     vpm_write,
     vr_setup_write,
@@ -420,7 +441,7 @@ def copy_row(V, D64, dst, src):
     """V/D row ``dst`` = row ``src`` (16 lanes, values and definedness).  Values move as
     uint32 lanes, which LLVM vectorises: the ALU loops then read them back with vector loads
     (8-byte stores followed by a 32-byte load stall the store forwarding)."""
-    for k in range(V.shape[1]):
+    for k in range(LANES):
         V[dst, k] = V[src, k]
     D64[dst, 0] = D64[src, 0]
     D64[dst, 1] = D64[src, 1]
@@ -429,7 +450,7 @@ def copy_row(V, D64, dst, src):
 @njit
 def fill_row(V, D64, dst, v, defined):
     """Every lane of row ``dst`` = the uint32 ``v``; definedness 15 or 0."""
-    for k in range(V.shape[1]):
+    for k in range(LANES):
         V[dst, k] = v
     d = _BYTE_15S if defined else np.uint64(0)
     D64[dst, 0] = d
@@ -437,11 +458,14 @@ def fill_row(V, D64, dst, v, defined):
 
 
 @njit
-def keep_result(V64, D64, src, out):
+def keep_result(V, D64, src, out):
     """Elements 12-15 of an ALU result computed in place, for a later nop ALU with a
-    destination (addendum "Secret access to previous MUL ALU result"), into its V_OUT row."""
-    V64[out, 6] = V64[src, 6]
-    V64[out, 7] = V64[src, 7]
+    destination (addendum "Secret access to previous MUL ALU result"), into its V_OUT row.
+    Elements 8-15 are copied: one 32-byte load that matches the ALU loop's last vector store
+    (a narrower load of part of it stalls: no store forwarding); elements 0-11 of a V_OUT
+    row are never read."""
+    for k in range(8, LANES):
+        V[out, k] = V[src, k]
     D64[out, 1] = D64[src, 1]
 
 
@@ -452,6 +476,15 @@ def keep_last(V64, D64, src, last):
     V64[last, 0] = V64[src, 6]
     V64[last, 1] = V64[src, 7]
     D64[last, 0] = D64[src, 1] >> _W32
+
+
+@njit
+def keep_last_value(V, D64, v, defined, last):
+    """``keep_last`` of a row that fill_row(..., v, defined) just wrote, from the value itself:
+    reading back part of the row right after its vector stores would stall (no store forwarding)."""
+    for k in range(4):
+        V[last, k] = v
+    D64[last, 0] = _BYTE_15S >> _W32 if defined else np.uint64(0)
 
 
 @njit
@@ -526,7 +559,7 @@ def code_row(pc, page_map, S, ps):
     return base + ((off & 4095) >> 3)
 
 
-@njit
+@inline
 def next_reads(nidx, row, rfb, tx, code):
     """Whether the instruction at code row ``nidx`` (-1: unknown, assume yes) reads V row ``row``
     of this thread's register file (through raddr_a/b, or as a branch target register)."""
@@ -590,7 +623,16 @@ def read_uniform(cb, icount, S, ps, mem):
         emit(S, R_UNIF_AFTER_ADDR, icount - S[cb + C_UNIF_WRITE], 0, 0)
     a = S[cb + C_UNIF]
     S[cb + C_UNIF] = (a + 4) & 0xFFFFFFFF
-    off = mem_offset(a, 4, S, ps)
+    off = data_offset(a, 4, S, ps)
+    if off >= 0:
+        # units.uniform_fetch's own shortcut (the thread's last uniforms-cache line still
+        # there: a hit), here so that the common case makes no call
+        line1 = ((a & BUS_PHYS_MASK) >> LINE_SHIFT) + 1
+        cl = X_CL + 2 * S[I_CUR + CU_C]
+        if S[cl] == line1 and S[S[cl + 1] + E_TAG] == line1:
+            S[X_CNT + XC_UC_HIT] += 1
+        else:
+            uniform_fetch(a, S)
     if off < 0:
         emit(S, R_OOB, a, -3, 1)
         return -1
@@ -1179,9 +1221,11 @@ def _make_run_loop(stamp: str):
         Scheduling: the runnable QPU with the smallest clock (the lowest number among equal
         ones) runs as long as its clock does not pass the next QPU's (at equal clocks it goes
         on).  So every instruction starts in time order and the shared units (TMU, VPM, DMA,
-        semaphores, mutex, caches) see requests in time order.  The pick scans one key per
-        QPU (clock * 16 + number, kept up to date after each instruction) without branches;
-        the same scan gives the next QPU's clock.
+        semaphores, mutex, caches) see requests in time order.  The pick reads the runnable
+        QPUs' keys (clock * 16 + number) from a ring kept in ascending order: the first is the
+        QPU to run, the second gives the next QPU's clock.  As only the QPU that ran changes
+        its key (wake() makes the loop sort them all again), the ring needs one insertion per
+        pick, from the back, where 12 QPUs in step put the key at once.
         """
         version = stamp   # a closure variable: part of numba's cache key (see module docstring)
         if len(version) == 0:
@@ -1191,6 +1235,8 @@ def _make_run_loop(stamp: str):
             fill_row(V, D64, V_SMALL + k, SMALL_BITS[k] & 0xFFFFFFFF, True)
         for lane in range(LANES):
             D[R_ONES, lane] = 1
+        for cc in range(NUM_CTX):
+            S[I_NEXT + cc] = -1          # next rows are learnt again (code pages may have been added)
         cpi = cycles(tp[T_CPI])
         checks = S[I_P + P_NO_HAZARD_CHECKS] == 0
         threads2 = S[I_P + P_THREADS] == 2
@@ -1198,21 +1244,44 @@ def _make_run_loop(stamp: str):
         max_steps = S[I_P + P_MAX_STEPS]
         max_cycles = S[I_P + P_MAX_CYCLES]
         S[I_GS + G_RESCHED] = 1          # (re)build the scheduling keys from the QPU states
+        rh = 0                           # the runnable QPUs' keys, ascending: S[I_RING + (rh + k) & 15],
+        rn = 0                           # k < rn (keys are distinct: the QPU number is in them)
+        q = -1
         while True:
             # --- pick the runnable QPU with the smallest (clock, number) and the next smallest
-            # clock, from the keys clock * 16 + QPU (KEY_NONE when not runnable): branch-free
-            # min / second-min over 12 contiguous words
+            # clock, from the keys clock * 16 + QPU (KEY_NONE when not runnable), kept in order
             if S[I_GS + G_RESCHED] != 0:
+                # every key may have changed (job start, a QPU woken): sort them again
                 S[I_GS + G_RESCHED] = 0
+                rh = 0
+                rn = 0
                 for qq in range(NUM_QPUS):
                     sched_key(qq, S)
-            m1 = KEY_NONE
-            m2 = KEY_NONE
-            for qq in range(NUM_QPUS):
-                k = S[I_SCHED + qq]
-                lo = min(m1, k)
-                m2 = min(m2, max(m1, k))
-                m1 = lo
+                    k = S[I_SCHED + qq]
+                    if k != KEY_NONE:
+                        t = rn
+                        while t > 0 and S[I_RING + t - 1] > k:
+                            S[I_RING + t] = S[I_RING + t - 1]
+                            t -= 1
+                        S[I_RING + t] = k
+                        rn += 1
+            elif q >= 0:
+                # only the QPU that just ran (the first key) has a new key: the others change only
+                # in wake(), which sets G_RESCHED.  Its new key is at least the next one, and
+                # usually the largest (it went on until its clock passed the next QPU's): insert
+                # it from the back
+                rh = (rh + 1) & 15
+                rn -= 1
+                k = S[I_SCHED + q]
+                if k != KEY_NONE:
+                    t = rn
+                    while t > 0 and S[I_RING + ((rh + t - 1) & 15)] > k:
+                        S[I_RING + ((rh + t) & 15)] = S[I_RING + ((rh + t - 1) & 15)]
+                        t -= 1
+                    S[I_RING + ((rh + t) & 15)] = k
+                    rn += 1
+            m1 = S[I_RING + rh] if rn > 0 else KEY_NONE
+            m2 = S[I_RING + ((rh + 1) & 15)] if rn > 1 else KEY_NONE
             if m1 == KEY_NONE:
                 blocked = 0
                 for qq in range(NUM_QPUS):
@@ -1228,12 +1297,9 @@ def _make_run_loop(stamp: str):
             out_m = out_a + 1
             last_a = V_LAST + 2 * q      # last values read through file A / B
             last_b = last_a + 1
-            nxt = -1                     # code row of the thread's next instruction, when known
-            nxt_c = -1
             while True:
                 c = 2 * q + (S[qb + Q_CUR] & 1)
-                if c != nxt_c:
-                    nxt = -1             # a thread switch: the other thread's row is not known
+                nxt = S[I_NEXT + c]      # code row of the thread's next instruction, when known
                 cb = I_CS + c * NCS
                 now = S[qb + Q_CLOCK]
                 if now > second:
@@ -1246,11 +1312,14 @@ def _make_run_loop(stamp: str):
                 S[I_CUR + CU_IDX] = -1
                 S[I_CUR + CU_NOW] = now
                 S[I_CUR + CU_ICOUNT] = icount
-                # --- fetch (units.mem_offset: the locked-memory check, and the fetch itself)
-                off = mem_offset(pc, 8, S, ps)
-                if nxt >= 0 and off >= 0:
-                    i = nxt              # known from the previous instruction: no look-up on the
-                else:                    # critical path (the fetch above still happens)
+                # --- fetch (units.mem_offset: the locked-memory check).  A known next row
+                # (nxt >= 0) passed the same check already: it is the row after the previous
+                # instruction's in the same locked, decoded page, or a branch target that
+                # code_row() checked like mem_offset does (page states do not change in the loop).
+                if nxt >= 0:
+                    i = nxt
+                else:
+                    off = mem_offset(pc, 8, S, ps)
                     if (pc & 7) != 0 or off < 0:
                         steps += 1
                         fetch_failed(q, c, pc, off, S)
@@ -1272,8 +1341,15 @@ def _make_run_loop(stamp: str):
                     sched_key(q, S)
                     break
                 # the instruction cache (units.code_fetch: a miss stalls this instruction); after
-                # the blocking check so that a waiting instruction is fetched once
-                code_fetch(pc, S)
+                # the blocking check so that a waiting instruction is fetched once.  code_fetch's
+                # own shortcut (not tracing, the QPU's last line still cached: a hit) is here, so
+                # that the common case makes no call
+                line1 = ((pc & BUS_PHYS_MASK) >> LINE_SHIFT) + 1
+                ql = X_QL + 2 * q
+                if S[X_G + XG_TRACE] == 0 and S[ql] == line1 and S[S[ql + 1] + E_TAG] == line1:
+                    S[X_CNT + XC_IC_HIT] += 1
+                else:
+                    code_fetch(pc, S)
 
                 S[cb + C_ICOUNT] = icount
                 S[qb + Q_INSTR] += 1
@@ -1314,7 +1390,7 @@ def _make_run_loop(stamp: str):
                     elif ra == RC_UNIF:
                         v = read_uniform(cb, icount, S, ps, mem)
                         fill_row(V, D64, R_VA, v if v >= 0 else 0, v >= 0)
-                        keep_last(V64, D64, R_VA, last_a)
+                        keep_last_value(V, D64, v if v >= 0 else 0, v >= 0, last_a)
                     elif ra != RC_NOP or (muxuse & 64) != 0:
                         # other I/O; a nop read has no side effect and is skipped when unused
                         read_port(0, ra, code[i, K_RA_ARG], R_VA, V, D, S, tp, mem, ps, code)
@@ -1340,7 +1416,7 @@ def _make_run_loop(stamp: str):
                     elif rb == RC_UNIF:
                         v = read_uniform(cb, icount, S, ps, mem)
                         fill_row(V, D64, R_VB, v if v >= 0 else 0, v >= 0)
-                        keep_last(V64, D64, R_VB, last_b)
+                        keep_last_value(V, D64, v if v >= 0 else 0, v >= 0, last_b)
                     else:
                         read_port(1, rb, code[i, K_RB_ARG], R_VB, V, D, S, tp, mem, ps, code)
                     # ---- unpack (regfile A with pm = 0, r4 with pm = 1) into scratch rows
@@ -1390,7 +1466,7 @@ def _make_run_loop(stamp: str):
                         D64[res_a, 0] = full15(D64[a_add, 0] & D64[b_add, 0])
                         D64[res_a, 1] = full15(D64[a_add, 1] & D64[b_add, 1])
                         if done_add:
-                            keep_result(V64, D64, res_a, out_a)
+                            keep_result(V, D64, res_a, out_a)
                     else:
                         res_a = R_NOPA
                         if cond_add != 0:
@@ -1421,7 +1497,7 @@ def _make_run_loop(stamp: str):
                         D64[res_m, 0] = full15(D64[a_mul, 0] & D64[b_mul, 0])
                         D64[res_m, 1] = full15(D64[a_mul, 1] & D64[b_mul, 1])
                         if done_mul:
-                            keep_result(V64, D64, res_m, out_m)
+                            keep_result(V, D64, res_m, out_m)
                     else:
                         res_m = R_NOPM
                         if cond_mul != 0 or (sf != 0 and op_add == 0):
@@ -1480,8 +1556,7 @@ def _make_run_loop(stamp: str):
                 else:
                     S[cb + C_PC] = (pc + 8) & 0xFFFFFFFF
                 S[qb + Q_CLOCK] = S[I_CUR + CU_NOW] + cpi
-                nxt = nidx
-                nxt_c = c
+                S[I_NEXT + c] = nidx
                 if S[cb + C_END_DUE] == icount:
                     finish_thread(q, c, S, D)
                 elif S[cb + C_TSW_DUE] == icount:

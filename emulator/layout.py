@@ -301,7 +301,9 @@ I_RLEVEL = I_SID + len(SETUP_IDS) * 3           # + rule: 1 = error level
 I_STALL = I_RLEVEL + len(CORE_RULES)            # + q * NCAUSES + cause
 I_EV = I_STALL + NUM_QPUS * len(STALL_CAUSES)   # + n * EV_W + EV_*
 I_SCHED = I_EV + MAX_EVENTS * EV_W              # + q: scheduling key (core.py), rebuilt on each loop entry
-NI = I_SCHED + NUM_QPUS
+I_RING = I_SCHED + NUM_QPUS                     # + k: the runnable QPUs' keys in order, a ring of 16 (core.py)
+I_NEXT = I_RING + 16                            # + c: code row of the context's next instruction or -1 (core.py)
+NI = I_NEXT + NUM_CTX
 NCAUSES = len(STALL_CAUSES)
 
 # extra columns of the code array: per-instruction profile
