@@ -12,7 +12,8 @@ assertions: this machine is shared and noisy.
     python benchmarks/run_all.py [--quick] [--only NAME ...] [--no-docs]
 
 The GPU_FFT calibration runs when QPU_USERLAND points at a raspberrypi/userland
-checkout (its files are read at run time, never copied here).
+checkout, py-videocore's SGEMM example when QPU_PY_VIDEOCORE points at a py-videocore
+checkout or mirror (their files are read at run time, never copied here).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ BENCHMARKS = {
     "emulator_speed": "emulator_speed",
     "sgemm": "sgemm_bench",
     "gpu_fft": "calibrate_gpu_fft",
+    "py_videocore_sgemm": "py_videocore_sgemm",
 }
 
 

@@ -1443,7 +1443,11 @@ def _make_run_loop(stamp: str):
                     # next instruction reads it) and only its elements 12-15 kept in V_OUT.
                     op_add = code[i, K_OP_ADD]
                     op_mul = code[i, K_OP_MUL]
-                    cond_add = code[i, K_COND_ADD]
+                    # an add-ALU nop writes nothing, whatever its destination and condition: the
+                    # addendum's "previous result" write is documented for the mul ALU only, and
+                    # programs that ran on Pis rely on it (py-videocore's nop() is "nop r0" with
+                    # condition always; its SGEMM counts down in r0 across one)
+                    cond_add = code[i, K_COND_ADD] if op_add != 0 else 0
                     cond_mul = code[i, K_COND_MUL]
                     sf = code[i, K_SF]
                     rot = code[i, K_ROT]
@@ -1467,15 +1471,6 @@ def _make_run_loop(stamp: str):
                         D64[res_a, 1] = full15(D64[a_add, 1] & D64[b_add, 1])
                         if done_add:
                             keep_result(V, D64, res_a, out_a)
-                    else:
-                        res_a = R_NOPA
-                        if cond_add != 0:
-                            # a nop with a destination writes the ALU's previous result of
-                            # elements 12-15 (addendum "Secret access to previous MUL ALU result")
-                            for lane in range(LANES):
-                                V[R_NOPA, lane] = V[out_a, 12 + (lane & 3)]
-                                D[R_NOPA, lane] = D[out_a, 12 + (lane & 3)]
-                                D[R_CA, lane] = 0
                     xa = code[i, K_MUL_A]
                     xb = code[i, K_MUL_B]
                     a_mul = operand_row(xa, acc, row_a, row_b, row_r4)

@@ -323,3 +323,30 @@ def test_accepted_pack_unpack_combinations() -> None:
     build("iadd(ra0.pack('16a'), ra1.unpack('16b'), r0)")
     build("fmul(r0, r4.unpack('16a'), r0, pack='rep 8')")
     assert Assembler().program().words == []
+
+
+# ------------------------------------------------------------------------------------------
+# print_qbin (py-videocore's SGEMM examples import it)
+# ------------------------------------------------------------------------------------------
+
+def test_print_qbin() -> None:
+    import io
+
+    from qpu.compat.videocore import print_qbin
+
+    ns = compile_kernels("@qpu\ndef k(asm, n):\n    nop()\n    mov(r1, uniform)\n    for _ in range(n):\n"
+                         "        nop(sig='load tmu0')\n")
+    out = io.StringIO()
+    print_qbin(ns["k"], out, 1)   # a kernel with its argument, like py-videocore's
+    # nop = 0x10020827_009E7000 (sig 1, cond_add always, waddr_add r0 = 32, waddr_mul/raddr_a/raddr_b 39),
+    # each byte from the most significant down as 8 binary digits
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "00010000 00000010 00001000 00100111 00000000 10011110 01110000 00000000"
+    expected = [mov(W_R1, raddr_a=UNIF), alu(sig=10, cond_add=ALWAYS, waddr_add=W_R0)]
+    assert lines[1:] == [" ".join(f"{w:064b}"[i:i + 8] for i in range(0, 64, 8)) for w in expected]
+    # machine code as bytes (little-endian words) prints the same
+    raw = io.StringIO()
+    print_qbin((0x10020827_009E7000).to_bytes(8, "little"), raw)
+    assert raw.getvalue().splitlines() == lines[:1]
+    # the import line of py-videocore's examples works against the compat layer
+    assert "print_qbin" in compile_kernels("")

@@ -365,6 +365,21 @@ def test_mul_pack_writes_one_byte_of_an_accumulator():
     assert (out[0] == 0x1122FF44).all()
 
 
+def test_add_nop_with_destination_writes_nothing():
+    # py-videocore's nop() is "nop r0" with condition always, and its SGEMM example (run on
+    # Pis) counts down in r0 across one, right after a semaphore instruction
+    src = """
+        ldi r0, 7
+        add r1, elem_num, 1
+        nop.always r0
+        srel -, 3
+        nop.always r0
+        mov r2, r0
+    """ + store(["r2"])
+    out = run_rows(src, 1)
+    np.testing.assert_array_equal(out[0], 7)
+
+
 def test_nop_alu_with_destination_writes_previous_mul_result():
     # addendum "Secret access to previous MUL ALU result": elements 12-15 per quad
     src = """

@@ -255,8 +255,9 @@ def test_setf_on_add_and_on_mul():
 
 
 def test_nop_with_destination_and_condition():
-    # A nop with a destination writes the ALU's previous result when its condition allows
-    # (vc4asm addendum); the default condition of a nop is never.
+    # A mul-ALU nop with a destination writes that ALU's previous result when its condition
+    # allows (vc4asm addendum); the emulator's add-ALU nop writes nothing (docs/emulator.md).
+    # The default condition of a nop is never.
     both_ways("nop ra3", alu(waddr_add=3))
     both_ways("nop.always ra3", alu(cond_add=ALWAYS, waddr_add=3))
     both_ways("nop ; nop.zs rb4", alu(cond_mul=ZS, waddr_mul=4))

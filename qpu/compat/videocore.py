@@ -7,7 +7,8 @@ Replace ``from videocore.assembler import qpu`` (and ``assemble``...) by::
 and the kernel assembles to the same bytes py-videocore emits.  ``assemble(kernel)``
 returns bytes as py-videocore's does; ``program(kernel)`` returns a
 :class:`qpu.program.Program` with the kernel's file:line for every instruction, so the
-checker and the emulator can point at the source.
+checker and the emulator can point at the source.  ``get_label_positions`` and
+``print_qbin`` (which py-videocore's SGEMM examples import) behave as py-videocore's.
 
 py-videocore's encoding conventions are reproduced (they come from its documented
 behaviour and its encoder, read as facts; none of its code is used):
@@ -36,9 +37,10 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import sys
 from dataclasses import replace
 from functools import wraps
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from .. import registers as _regs
 from ..builder import Kernel, Label
@@ -689,6 +691,21 @@ def assemble(f: Callable[..., Any], *args: Any, **kwargs: Any) -> bytes:
     return program(f, *args, **kwargs).to_bytes()
 
 
+def print_qbin(program: Any, file: Optional[TextIO] = None, *args: Any, **kwargs: Any) -> None:
+    """Print a program as py-videocore's .qbin text: one line per instruction, its 8 bytes
+    from the most significant down, each as 8 binary digits, separated by spaces.
+
+    ``program`` is a kernel (assembled with ``args``/``kwargs``) or machine-code bytes;
+    ``file`` defaults to sys.stdout (looked up at call time).
+    """
+    code = assemble(program, *args, **kwargs) if callable(program) else bytes(memoryview(program))
+    if len(code) % 8:
+        raise AssemblyError("print_qbin needs a whole number of 8-byte instructions", None)
+    out = sys.stdout if file is None else file
+    for i in range(0, len(code), 8):
+        print(" ".join(f"{b:08b}" for b in reversed(code[i:i + 8])), file=out)
+
+
 def get_label_positions(f: Callable[..., Any], *args: Any, **kwargs: Any) -> List[Tuple[Any, int]]:
     """(label, byte offset) of every label mark, as py-videocore's function of the same name."""
     asm = _run(f, args, kwargs)
@@ -696,4 +713,5 @@ def get_label_positions(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Lis
     return [(lbl, 8 * lbl.index) for lbl in asm._labels if lbl.pinned]
 
 
-__all__ = ["qpu", "assemble", "program", "get_label_positions", "Assembler", "AssembleError", "REGISTERS"]
+__all__ = ["qpu", "assemble", "program", "get_label_positions", "print_qbin", "Assembler", "AssembleError",
+           "REGISTERS"]
