@@ -67,7 +67,13 @@ def run(quick: bool) -> Dict[str, Any]:
         warm_seconds = time.perf_counter() - warm
         for name, m, k, n in shapes:
             results.append(_one(drv, name, m, k, n, 12))
+    summary = "; ".join(
+        f"{r['shape']} {r['m']}x{r['k']} @ {r['k']}x{r['n']} on {r['qpus']} QPUs: {r['predicted_gflops']:.2f} GFLOPS "
+        f"predicted at {r['clock_hz'] / 1e6:.0f} MHz, dual issue {r['dual_issue_fraction']:.1%}, "
+        f"max rel. error {r['max_relative_error']:.1e}, emulated at "
+        f"{r['emulated_instructions_per_second'] / 1e6:.1f} M instr/s" for r in results)
     return {
+        "summary": summary,
         "benchmark": "sgemm", "quick": quick, "backend": "emulator",
         "timing_model": ("calibrated on GPU_FFT (docs/emulator.md); SGEMM itself not yet measured on a Pi "
                          "(py-videocore's uniform-streaming SGEMM measured ~8 GFLOPS on this shape)"),
