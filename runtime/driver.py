@@ -297,8 +297,9 @@ class Driver:
     def program(self, kernel_or_bytes: Any, *args: Any, **kwargs: Any) -> LoadedProgram:
         """Load a program into the code area.
 
-        Accepts a kernel function (assembled with qpu.builder.assemble(fn, *args, **kwargs)),
-        a qpu.program.Program, bytes of machine code, a sequence of 64-bit words, or a
+        Accepts a kernel function (assembled with qpu.builder.assemble(fn, *args, **kwargs);
+        a py-videocore ``@qpu`` kernel of qpu.compat.videocore with that module), a
+        qpu.program.Program, bytes of machine code, a sequence of 64-bit words, or a
         string of assembly text (docs/syntax.md).  Loading the same code twice reuses it.
         """
         self._check_open()
@@ -418,6 +419,10 @@ def _as_program(obj: Any, args: Sequence[Any], kwargs: Dict[str, Any]) -> Progra
         from qpu.text_assembler import assemble_text
 
         return assemble_text(obj, name="<string>")
+    if callable(obj) and getattr(obj, "__qpu_compat_videocore__", False):
+        from qpu.compat.videocore import program as videocore_program  # a py-videocore @qpu kernel
+
+        return videocore_program(obj, *args, **kwargs)
     if callable(obj):
         from qpu.builder import assemble
 

@@ -350,3 +350,22 @@ def test_print_qbin() -> None:
     assert raw.getvalue().splitlines() == lines[:1]
     # the import line of py-videocore's examples works against the compat layer
     assert "print_qbin" in compile_kernels("")
+
+
+def test_driver_runs_a_py_videocore_kernel_as_py_videocore_users_write_it() -> None:
+    # py-videocore's usage: drv.program(kernel) with the @qpu function, uniforms as addresses
+    import numpy as np
+
+    from qpu.runtime import Driver
+
+    ns = compile_kernels(HELLO_WORLD)
+    a = np.arange(16, dtype=np.float32)
+    b = np.full(16, 0.5, dtype=np.float32)
+    with Driver(backend="emulator") as drv:
+        inp = drv.copy(np.r_[a, b])
+        out = drv.alloc(16, np.float32)
+        out[:] = 0.0
+        prog = drv.program(ns["hello_world"])
+        assert prog.program.words == program(ns["hello_world"]).words
+        drv.execute(n_threads=1, program=prog, uniforms=[inp.address, out.address])
+        np.testing.assert_array_equal(np.asarray(out), a + b)

@@ -670,6 +670,8 @@ def qpu(f: Callable[..., Any]) -> Callable[..., Any]:
         g["namespace"] = asm.namespace
         return f(asm, *args, **kwargs)
 
+    # lets Driver.program (qpu.runtime) assemble it with this module, as py-videocore's did
+    decorated.__qpu_compat_videocore__ = True  # type: ignore[attr-defined]
     return decorated
 
 
