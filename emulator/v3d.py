@@ -122,6 +122,8 @@ class V3D:
         self.timing = timing if timing is not None else DEFAULT_TIMING
         self.clock_hz = int(clock_hz if clock_hz is not None else self.timing.clock_hz)
         self.vpm_user_rows = vpm_user_rows
+        # ``trace`` for the next execute() called without one (see execute)
+        self.trace_next: Any = None
         self.max_wall_seconds = max_wall_seconds
         self.hazard_checks = hazard_checks   # False: no instruction-sequence checks (core.py), for speed
         self._programs: Dict[int, Program] = {}     # physical code address -> Program
@@ -214,6 +216,10 @@ class V3D:
         ``trace``: True to record a timeline (``report.trace``; ``report.write_trace(path)``
         writes it as Chrome Trace Event JSON), or a path to write it to at once.
         """
+        if trace is None and self.trace_next is not None:
+            # set by a caller that reaches execute through the emulated firmware (the runtime's
+            # Driver(..., trace=...)), whose message buffer has no room for it; one job only
+            trace, self.trace_next = self.trace_next, None
         if threads_per_qpu not in (1, 2):
             raise EmulatorError(f"threads_per_qpu must be 1 or 2, not {threads_per_qpu}")
         max_programs = L.NUM_QPUS * threads_per_qpu

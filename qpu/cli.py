@@ -310,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout", type=int, default=10000, help="timeout in ms")
     r.add_argument("--remote", default=None, metavar="URL",
                    help="with --backend remote: tcp://HOST:PORT or serial:///dev/DEVICE?baud=N (or $QPU_REMOTE)")
+    r.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="emulator: print the N instructions that cost the most cycles, with their source lines")
+    r.add_argument("--trace", default=None, metavar="FILE.json",
+                   help="emulator: write the job's timeline as Chrome Trace Event JSON (Perfetto, chrome://tracing)")
     r.set_defaults(func=cmd_run)
 
     i = sub.add_parser("info", help="which backend works here, Pi model, V3D clock, memory")

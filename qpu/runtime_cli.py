@@ -87,6 +87,28 @@ def _load_program(spec: str, kwargs: Dict[str, Any]) -> Any:
     return read_program(spec, fmt)
 
 
+def print_profile(report: Any, loaded: Any, n: int) -> None:
+    """The ``n`` costliest instructions of the emulator's per-address profile: executions, stall
+    cycles, share of all QPU cycles, the instruction and its kernel source line."""
+    from .disassembler import disassemble_word
+
+    job = getattr(report, "job", None)
+    if job is None or not getattr(job, "profile", None):
+        raise RunArgumentError("--profile needs the emulator backend (a real V3D keeps no per-instruction profile)")
+    total = sum(4 * ex + st for ex, st in job.profile.values()) or 1
+    print(f"hot spots (cycles = executions x 4 + stalls; {total} QPU cycles in all):")
+    print(f"  {'address':>10} {'index':>5} {'executions':>10} {'stalls':>10} {'share':>6}  instruction")
+    for addr, ex, st in job.hot_spots(n):
+        index = (addr - loaded.address) // 8
+        if 0 <= index < len(loaded.program.words):
+            text = disassemble_word(loaded.program.words[index])
+            loc = loaded.program.location(index)
+            where = f"  ({loc.file}:{loc.line})" if loc is not None and loc.line else ""
+        else:
+            text, where = "(outside this program)", ""
+        print(f"  {addr:#010x} {index:5d} {ex:10d} {st:10d} {(4 * ex + st) / total:6.1%}  {text}{where}")
+
+
 def run_command(args: argparse.Namespace) -> int:
     from qpu.runtime import Driver
 
@@ -107,10 +129,16 @@ def run_command(args: argparse.Namespace) -> int:
         table = np.zeros((args.threads, max(width, 1)), dtype=np.uint32)
         for t, u in enumerate(uniforms):
             table[t, :len(u)] = u
-        report = drv.execute(args.threads, drv.program(program), uniforms=table if width else None,
-                             timeout=args.timeout)
+        loaded = drv.program(program)
+        trace = getattr(args, "trace", None)
+        report = drv.execute(args.threads, loaded, uniforms=table if width else None,
+                             timeout=args.timeout, trace=trace)
         print(f"backend: {drv.backend_name}")
         print(report)
+        if trace:
+            print(f"trace written to {trace} (open it in https://ui.perfetto.dev or chrome://tracing)")
+        if getattr(args, "profile", 0):
+            print_profile(report, loaded, args.profile)
         for name, arr in arrays.items():
             with np.printoptions(threshold=64, precision=6):
                 print(f"{name} = {np.array(arr)!r}")

@@ -326,7 +326,8 @@ class Driver:
 
     # -- running -----------------------------------------------------------------------------------
 
-    def execute(self, n_threads: int, program: Any, uniforms: Any = None, timeout: int = 10000) -> RunReport:
+    def execute(self, n_threads: int, program: Any, uniforms: Any = None, timeout: int = 10000, *,
+                trace: Any = None) -> RunReport:
         """Start ``n_threads`` copies of ``program`` (one per QPU) and wait for them all.
 
         ``uniforms``: None (no uniforms); an Array in GPU memory, split into ``n_threads``
@@ -334,6 +335,9 @@ class Driver:
         or one list per thread) written to a scratch area, ints as 32-bit patterns,
         floats as float32, Arrays as their addresses.  ``timeout`` in ms goes to the
         firmware.  Returns the run report (also kept as ``drv.last_report``).
+
+        ``trace`` (emulator only): True to record the job's timeline (``report.job.trace``),
+        or a path to write it to as Chrome Trace Event JSON (Perfetto, chrome://tracing).
         """
         self._check_open()
         n = int(n_threads)
@@ -341,7 +345,7 @@ class Driver:
             raise DriverConfigError(f"n_threads must be 1..{self.max_threads} (one program per QPU), got {n_threads}")
         loaded = program if isinstance(program, LoadedProgram) else self.program(program)
         unif = self._uniform_addresses(n, uniforms)
-        return self.execute_control_list([(u, loaded.address) for u in unif], timeout=timeout)
+        return self.execute_control_list([(u, loaded.address) for u in unif], timeout=timeout, trace=trace)
 
     def _uniform_addresses(self, n: int, uniforms: Any) -> List[int]:
         if uniforms is None:
@@ -369,14 +373,14 @@ class Driver:
         per = words.size // n
         return [block.bus + block_offset + 4 * per * i for i in range(n)]
 
-    def execute_control_list(self, control: Any, timeout: int = 10000) -> RunReport:
+    def execute_control_list(self, control: Any, timeout: int = 10000, *, trace: Any = None) -> RunReport:
         """Run a job from a control list: one (uniforms address, code address) pair per QPU.
 
         ``control`` is a sequence of pairs (each item an int bus address, an Array - its
         address - or a LoadedProgram), which is written to the Driver's control list, or
         an Array of shape (n, 2) and dtype uint32 already in GPU memory, whose address
         is handed to the firmware as it is (GPU_FFT-style).  Different pairs may run
-        different programs.
+        different programs.  ``trace`` as for ``execute``.
         """
         self._check_open()
         if isinstance(control, Array):
@@ -399,7 +403,17 @@ class Driver:
                     self._control[2 * i + 1] = _uniform_word(code)
         if not 1 <= n <= self.max_threads:
             raise DriverConfigError(f"a control list holds 1..{self.max_threads} (uniforms, code) pairs, got {n}")
-        report = self.backend.execute(n, address, int(timeout))
+        if trace is not None and trace is not False:
+            v3d = getattr(self.backend, "v3d", None)
+            if v3d is None or not hasattr(v3d, "trace_next"):
+                raise DriverConfigError(f"trace= needs the emulator backend (this Driver runs on "
+                                        f"{self.backend_name}): a real V3D has no timeline to record")
+            v3d.trace_next = trace
+        try:
+            report = self.backend.execute(n, address, int(timeout))
+        finally:
+            if trace is not None and trace is not False:
+                self.backend.v3d.trace_next = None      # a job that failed before starting takes none
         self.last_report = report
         return report
 

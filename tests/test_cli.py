@@ -140,3 +140,35 @@ def test_selftest_through_the_cli(capsys) -> None:
     assert main(["selftest", "--backend", "emulator"]) == 0
     out = capsys.readouterr().out
     assert "qpu selftest: PASSED" in out and "integer add of 16 lanes: ok" in out
+
+
+def test_run_with_profile_and_trace(kernel_file: Path, tmp_path: Path, capsys) -> None:
+    import json
+
+    trace = tmp_path / "job.json"
+    assert main(["run", f"{kernel_file}:square", "--array", "x=arange:16:float32", "--array",
+                 "y=zeros:16:float32", "--uniforms", "@x,@y", "--profile", "3", "--trace", str(trace)]) == 0
+    out = capsys.readouterr().out
+    assert "hot spots" in out
+    rows = [line for line in out.splitlines() if line.strip().startswith("0x")]
+    assert len(rows) == 3
+    # each row names the instruction and the kernel line it came from
+    assert all(f"{kernel_file.name}:" in line for line in rows)
+    events = json.loads(trace.read_text())["traceEvents"]
+    assert any(e.get("ph") == "X" for e in events)
+
+
+def test_trace_needs_the_emulator() -> None:
+    from qpu.runtime import Driver, DriverConfigError
+
+    class NoV3D:
+        name = "mailbox"
+
+    with Driver(backend="emulator") as drv:
+        real = drv.backend
+        drv.backend = NoV3D()          # what a mailbox Driver looks like to execute_control_list
+        try:
+            with pytest.raises(DriverConfigError, match="trace= needs the emulator backend"):
+                drv.execute_control_list([(0, 0)], trace=True)
+        finally:
+            drv.backend = real
