@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vector_add_kernel import vector_add  # noqa: E402  (example next to this file)
 
 from qpu import assemble, check, disassemble  # noqa: E402
+from qpu.disassembler import disassemble_word  # noqa: E402
 from qpu.runtime import Driver  # noqa: E402
 
 
@@ -54,7 +55,8 @@ def main() -> int:
         print(f"backend: {drv.backend_name} ({drv.backend_reason})")
         ga, gb = drv.copy(a), drv.copy(b)
         out = drv.alloc((n, 16), np.float32)
-        run = drv.execute(1, drv.program(vector_add), uniforms=[ga.address, gb.address, out.address, n])
+        loaded = drv.program(vector_add)
+        run = drv.execute(1, loaded, uniforms=[ga.address, gb.address, out.address, n])
         result = np.array(out)
     error = float(np.max(np.abs(result - (a + b))))
     ok = np.allclose(result, a + b, rtol=2e-7, atol=0)
@@ -64,6 +66,15 @@ def main() -> int:
         flops = n * 16
         print(f"        {run.instructions} instructions, {run.cycles} cycles, "
               f"{flops / run.seconds / 1e6:.1f} MFLOPS predicted")
+    job = getattr(run, "job", None)
+    if job is not None and job.profile:
+        print("        where the cycles go (also: qpu run ... --profile N --trace job.json):")
+        for addr, executions, stalls in job.hot_spots(3):
+            index = (addr - loaded.address) // 8
+            where = loaded.program.location(index)
+            line = f"{os.path.basename(where.file)}:{where.line}" if where is not None else "?"
+            print(f"          {disassemble_word(loaded.program.words[index]):32s} {line:26s} "
+                  f"{executions} x, {stalls} stall cycles")
     failures += 0 if ok else 1
 
     banner("4. SGEMM (qpu.kernels.sgemm): 96x363 @ 363x3072 on 12 QPUs")
