@@ -466,8 +466,10 @@ def mul_alu_generic(op, a, b, out, carry) -> None:
 # Lane loops, one per op: the op switch runs once per 16-lane operation, and each loop body is
 # short and free of calls and branches, so LLVM unrolls or vectorises it under numba.  The
 # float loops compute with the host's IEEE arithmetic (float32 -> double is exact, the double
-# product of two float32 values is exact) and correct its round-to-nearest result toward zero;
-# they are bit-identical to the per-lane reference above (tests/test_emulator_alu.py checks
+# product of two float32 values is exact) and correct its round-to-nearest result toward zero
+# (fmul: truncates the exact double product's mantissa instead, which needs fewer vector
+# instructions than rounding and correcting; tests/test_emulator_fmul_bulk.py); they are
+# bit-identical to the per-lane reference above (tests/test_emulator_alu.py checks
 # them against it and against exact rational arithmetic).  Plain Python uses the per-lane
 # bit-pattern helpers, which are faster there.
 # ---------------------------------------------------------------------------------------------
@@ -560,17 +562,23 @@ def _fadd32(x, y):
 
 @_inline
 def _fmul32(x, y):
-    """fmul of two patterns, the QPU's way: the double product of two float32 values is
-    exact; rounded to float32 (to nearest), then moved toward zero if that went away from it."""
+    """fmul of two patterns, the QPU's way: the double product of two normal float32 values is
+    exact and a normal double; clearing its 29 lowest mantissa bits rounds it toward zero to
+    float32 precision (a sign-magnitude truncation), so the float32 conversion is exact when
+    the result is in the float32 normal range.  Below 2**-126 the result is +0 (2**-126 is a
+    truncation point: nothing at or above it truncates below it); from 2**128 on it is
+    +-FLT_MAX (products in [FLT_MAX, 2**128) truncate to FLT_MAX)."""
     flt_max = np.float32(3.4028234663852886e38)
     min_normal = np.float32(1.1754943508222875e-38)
     fa = _f32(x)
     fb = _f32(y)
     p = np.float64(fa) * np.float64(fb)
-    p32 = np.float32(p)
-    r = _toward_zero(p32, abs(np.float64(p32)) > abs(p))
-    if not abs(p32) <= flt_max:
-        r = np.copysign(flt_max, p32)
+    pt = np.uint64(np.float64(p).view(np.uint64) & np.uint64(0xFFFFFFFFE0000000)).view(np.float64)
+    r = np.float32(pt)
+    if abs(pt) < np.float64(1.1754943508222875e-38):
+        r = np.float32(0.0)
+    if not abs(pt) <= np.float64(3.4028234663852886e38):
+        r = np.copysign(flt_max, r)
     if (not abs(fa) <= flt_max) | (not abs(fb) <= flt_max):
         r = np.copysign(np.float32(np.inf), fa) * np.copysign(np.float32(1.0), fb)
     if (abs(fa) < min_normal) | (abs(fb) < min_normal):

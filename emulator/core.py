@@ -1,14 +1,12 @@
 """The compiled hot loop: executes pre-decoded instructions on the 12 QPUs.
 
-``run_loop`` runs the QPUs in time order (each QPU keeps its own int64 cycle clock): the
-runnable QPU with the smallest (clock, QPU number) runs, and keeps running through
-instructions that touch only its own state (registers, accumulators, flags, SFU, its
-uniform stream, its TMU receive FIFO, branches) however far its clock gets ahead; an
-instruction that uses a unit shared between QPUs (TMU requests, VPM, DMA, semaphores,
-mutex, host interrupt: ``layout.F_ORDERED``, set by predecode.py) runs only when its
-(clock, QPU number) is the smallest of all runnable QPUs.  So the shared units see every
-request in time order, same-cycle requests in QPU-number order, while the scheduler is
-consulted only at shared-unit instructions.  The loop returns to Python when the job
+``run_loop`` runs the QPUs in strict time order (each QPU keeps its own int64 cycle
+clock): the runnable QPU with the smallest (clock, QPU number) executes one instruction,
+and goes on only while its clock does not pass the next QPU's.  Every instruction starts
+in time order because nearly all of them touch something shared between QPUs: the
+slice's instruction and uniforms caches (every fetch), the V3D L2 behind them, TMUs, VPM,
+DMA engines, semaphores, mutex.  So the shared units see every request in time order,
+same-cycle requests in QPU-number order.  The loop returns to Python when the job
 ends, when a strict-mode error was recorded, when a code page must be pre-decoded, when
 the event buffer fills, at a step limit (so Python can check the wall clock) or on
 deadlock/timeout.
@@ -1240,6 +1238,7 @@ def _make_run_loop(stamp: str):
         cpi = cycles(tp[T_CPI])
         checks = S[I_P + P_NO_HAZARD_CHECKS] == 0
         threads2 = S[I_P + P_THREADS] == 2
+        tracing = S[X_G + XG_TRACE] != 0     # set by Python between loop calls
         steps = 0
         max_steps = S[I_P + P_MAX_STEPS]
         max_cycles = S[I_P + P_MAX_CYCLES]
@@ -1309,7 +1308,6 @@ def _make_run_loop(stamp: str):
                 S[I_CUR + CU_Q] = q
                 S[I_CUR + CU_C] = c
                 S[I_CUR + CU_PC] = pc
-                S[I_CUR + CU_IDX] = -1
                 S[I_CUR + CU_NOW] = now
                 S[I_CUR + CU_ICOUNT] = icount
                 # --- fetch (units.mem_offset: the locked-memory check).  A known next row
@@ -1319,6 +1317,7 @@ def _make_run_loop(stamp: str):
                 if nxt >= 0:
                     i = nxt
                 else:
+                    S[I_CUR + CU_IDX] = -1       # no row yet, for findings of the fetch
                     off = mem_offset(pc, 8, S, ps)
                     if (pc & 7) != 0 or off < 0:
                         steps += 1
@@ -1346,7 +1345,7 @@ def _make_run_loop(stamp: str):
                 # that the common case makes no call
                 line1 = ((pc & BUS_PHYS_MASK) >> LINE_SHIFT) + 1
                 ql = X_QL + 2 * q
-                if S[X_G + XG_TRACE] == 0 and S[ql] == line1 and S[S[ql + 1] + E_TAG] == line1:
+                if not tracing and S[ql] == line1 and S[S[ql + 1] + E_TAG] == line1:
                     S[X_CNT + XC_IC_HIT] += 1
                 else:
                     code_fetch(pc, S)
@@ -1562,11 +1561,14 @@ def _make_run_loop(stamp: str):
                     return RUN_STOP
                 if S[I_GS + G_NEV] >= MAX_EVENTS - 48:
                     return RUN_EVENTS_FULL
-                if S[qb + Q_CLOCK] > max_cycles:
+                clock = S[qb + Q_CLOCK]
+                if clock > max_cycles:
                     return RUN_TIMEOUT
                 if steps >= max_steps:
                     return RUN_STEP_LIMIT
-                if S[qb + Q_STATUS] != QS_RUN or S[I_GS + G_RESCHED] != 0:
+                # (clock > second: the check at the top of this loop, made here while the clock
+                # is at hand; with 12 QPUs in step it ends nearly every instruction's run)
+                if clock > second or S[qb + Q_STATUS] != QS_RUN or S[I_GS + G_RESCHED] != 0:
                     break
     return njit(run_loop_compiled, cache=True)
 
