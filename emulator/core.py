@@ -120,6 +120,7 @@ from .layout import (
     CU_NOW,
     CU_PC,
     CU_Q,
+    CU_XSTALL,
     D_FLG,
     D_FLGD,
     D_PAM,
@@ -1310,6 +1311,7 @@ def _make_run_loop(stamp: str):
                 S[I_CUR + CU_PC] = pc
                 S[I_CUR + CU_NOW] = now
                 S[I_CUR + CU_ICOUNT] = icount
+                S[I_CUR + CU_XSTALL] = 0
                 # --- fetch (units.mem_offset: the locked-memory check).  A known next row
                 # (nxt >= 0) passed the same check already: it is the row after the previous
                 # instruction's in the same locked, decoded page, or a branch target that
@@ -1550,6 +1552,8 @@ def _make_run_loop(stamp: str):
                 else:
                     S[cb + C_PC] = (pc + 8) & 0xFFFFFFFF
                 S[qb + Q_CLOCK] = S[I_CUR + CU_NOW] + cpi
+                if S[I_CUR + CU_XSTALL] != 0:
+                    code[i, K_STALL] += S[I_CUR + CU_XSTALL]   # fetch / VPM-port stalls (units.stall_fetch)
                 S[I_NEXT + c] = nidx
                 if S[cb + C_END_DUE] == icount:
                     finish_thread(q, c, S, D)

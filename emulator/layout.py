@@ -252,7 +252,7 @@ RUN_DEADLOCK = 5
 RUN_TIMEOUT = 6
 
 # per-step context (int64 cur[NCU]): who executes what, and the running time of the instruction
-(CU_Q, CU_C, CU_PC, CU_IDX, CU_NOW, CU_ICOUNT, CU_START, NCU) = range(8)
+(CU_Q, CU_C, CU_PC, CU_IDX, CU_NOW, CU_ICOUNT, CU_START, CU_XSTALL, NCU) = range(9)
 
 # scratch rows (uint32 scr[NSCR, 16] values, uint8 scrd[NSCR, 16] byte masks / flags)
 (SC_VA, SC_VB, SC_R4U, SC_NOP_ADD, SC_NOP_MUL, SC_CARRY_ADD, SC_CARRY_MUL, SC_M_ADD, SC_MK_ADD,

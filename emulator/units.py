@@ -34,6 +34,7 @@ from .layout import (
     CU_NOW,
     CU_PC,
     CU_Q,
+    CU_XSTALL,
     D_FLGD,
     EV_CLOCK,
     EV_CTX,
@@ -491,12 +492,14 @@ def l2_read(line, alias, t, S):
 
 @njit
 def stall_fetch(t, cause, S):
-    """Delay the current instruction to ``t`` for an instruction or uniform fetch (extra stall
-    causes; the per-instruction profile does not see them until core.py passes ``code``)."""
+    """Delay the current instruction to ``t`` for an instruction or uniform fetch or the VPM
+    port (the extra stall causes).  The delay also goes to CU_XSTALL, which core.py adds to
+    the instruction's profile row when it completes (this function has no ``code``)."""
     now = S[I_CUR + CU_NOW]
     if t > now:
         q = S[I_CUR + CU_Q]
         S[X_STALL + q * NXS + cause] += t - now
+        S[I_CUR + CU_XSTALL] += t - now
         trace(NCAUSES + cause, q, now, t, S[I_CUR + CU_PC], 0, S)
         S[I_CUR + CU_NOW] = t
 
@@ -994,11 +997,12 @@ def vw_setup_write(word, S):
 @njit
 def dma_queue_wait(free, S):
     """Hold the QPU writing vr_addr / vw_addr until the (shared) engine is free (dma_queue
-    stall; not yet in the per-instruction profile: dma_load/dma_store get no ``code``)."""
+    stall; into the profile through CU_XSTALL, as stall_fetch: dma_load/dma_store get no ``code``)."""
     now = S[I_CUR + CU_NOW]
     if free > now:
         q = S[I_CUR + CU_Q]
         S[I_STALL + q * NCAUSES + S_DMA_QUEUE] += free - now
+        S[I_CUR + CU_XSTALL] += free - now
         trace(S_DMA_QUEUE, q, now, free, S[I_CUR + CU_PC], 0, S)
         S[I_CUR + CU_NOW] = free
 

@@ -269,3 +269,12 @@ def test_a_loop_larger_than_the_instruction_cache_misses_on_every_iteration():
     assert big.counters["icache_misses"] >= 4 * (800 // 8) - 8      # every iteration
     # per executed instruction the big loop stalls more
     assert big.stalls["icache"] / big.instructions > 2 * small.stalls["icache"] / small.instructions
+
+
+def test_profile_charges_every_stall_to_an_instruction():
+    # fetch (icache), uniform and TMU stalls all land on instructions: the profile's cycles
+    # add up to the QPU's cycles (executions x 4 + stalls)
+    report = _tmu_job(64, 1024, requests=8)
+    assert report.stalls["icache"] > 0 and report.stalls["uniforms"] > 0 and report.stalls["tmu"] > 0
+    profiled = sum(4 * ex + st for ex, st in report.profile.values())
+    assert profiled == report.per_qpu[0]["cycles"]
