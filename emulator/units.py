@@ -505,62 +505,50 @@ def stall_fetch(t, cause, S):
 
 
 @njit
-def code_fetch(addr, S):
-    """Instruction fetch through the slice's instruction cache.  Each QPU remembers the
-    line it fetched last, so the common case (the next instruction of the same line) is
-    two array reads."""
-    q = S[I_CUR + CU_Q]
-    if S[X_G + XG_TRACE] != 0:
-        wait_ended(q, S)
+def slice_cache_read(addr, k, slot, hit, miss, cause, S):
+    """A read of ``addr`` through cache instance ``k`` (one of a slice's instruction or
+    uniforms caches).  ``slot`` holds two words: the last line read this way and its entry,
+    so the common case (the same line again, still cached) is two array reads.  A miss asks
+    the V3D L2 and delays the current instruction (stall ``cause``); ``hit`` / ``miss`` are
+    the counters to count in."""
     line = (addr & BUS_PHYS_MASK) >> LINE_SHIFT
-    ql = X_QL + 2 * q
-    if S[ql] == line + 1 and S[S[ql + 1] + E_TAG] == line + 1:
-        S[X_CNT + XC_IC_HIT] += 1
+    if S[slot] == line + 1 and S[S[slot + 1] + E_TAG] == line + 1:
+        S[X_CNT + hit] += 1
         return
-    k = CA_IC + q // QPUS_PER_SLICE
     now = S[I_CUR + CU_NOW]
     e = cache_find(k, line, S)
     if e >= 0:
-        S[X_CNT + XC_IC_HIT] += 1
+        S[X_CNT + hit] += 1
         ready = S[e + E_READY]        # another QPU of the slice may still be filling it
     else:
-        S[X_CNT + XC_IC_MISS] += 1
+        S[X_CNT + miss] += 1
         ready = l2_read(line, (addr >> 30) & 3, now, S)
         e = cache_fill(k, line, ready, 0, now, S)
-    stall_fetch(ready, XS_ICACHE, S)
+    stall_fetch(ready, cause, S)
     if e >= 0:
-        S[ql] = line + 1
-        S[ql + 1] = e
+        S[slot] = line + 1
+        S[slot + 1] = e
     else:
-        S[ql] = 0
+        S[slot] = 0
+
+
+@njit
+def code_fetch(addr, S):
+    """Instruction fetch through the slice's instruction cache (each QPU remembers the line
+    it fetched last)."""
+    q = S[I_CUR + CU_Q]
+    if S[X_G + XG_TRACE] != 0:
+        wait_ended(q, S)
+    slice_cache_read(addr, CA_IC + q // QPUS_PER_SLICE, X_QL + 2 * q, XC_IC_HIT, XC_IC_MISS, XS_ICACHE, S)
 
 
 @njit
 def uniform_fetch(addr, S):
-    """A uniform read through the slice's uniforms cache (per-thread last-line shortcut)."""
-    c = S[I_CUR + CU_C]
-    line = (addr & BUS_PHYS_MASK) >> LINE_SHIFT
-    cl = X_CL + 2 * c
-    if S[cl] == line + 1 and S[S[cl + 1] + E_TAG] == line + 1:
-        S[X_CNT + XC_UC_HIT] += 1
-        return
+    """A uniform read through the slice's uniforms cache (each thread remembers the line it
+    read last)."""
     q = S[I_CUR + CU_Q]
-    k = CA_UC + q // QPUS_PER_SLICE
-    now = S[I_CUR + CU_NOW]
-    e = cache_find(k, line, S)
-    if e >= 0:
-        S[X_CNT + XC_UC_HIT] += 1
-        ready = S[e + E_READY]
-    else:
-        S[X_CNT + XC_UC_MISS] += 1
-        ready = l2_read(line, (addr >> 30) & 3, now, S)
-        e = cache_fill(k, line, ready, 0, now, S)
-    stall_fetch(ready, XS_UCACHE, S)
-    if e >= 0:
-        S[cl] = line + 1
-        S[cl + 1] = e
-    else:
-        S[cl] = 0
+    slice_cache_read(addr, CA_UC + q // QPUS_PER_SLICE, X_CL + 2 * S[I_CUR + CU_C], XC_UC_HIT, XC_UC_MISS,
+                     XS_UCACHE, S)
 
 
 # ---------------------------------------------------------------------------------------------
