@@ -54,11 +54,16 @@ from __future__ import annotations
 import math
 import os
 import re
-import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:     # benchmarks/ is not a package
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from source_tree import is_bare_git, read_text  # noqa: E402
 
 HELLO_FFT_DIR = "host_applications/linux/apps/hello_pi/hello_fft"
 
@@ -110,7 +115,7 @@ class UserlandSource:
             self._prefix = ""                                  # the hello_fft directory itself
         elif os.path.isfile(os.path.join(self.root, HELLO_FFT_DIR, "gpu_fft.txt")):
             self._prefix = HELLO_FFT_DIR
-        elif self._is_bare_git():
+        elif is_bare_git(self.root):
             self._git = True
             self._prefix = HELLO_FFT_DIR
             try:
@@ -132,16 +137,6 @@ class UserlandSource:
         except UserlandNotFound:
             return None
 
-    def _is_bare_git(self) -> bool:
-        if not (os.path.isfile(os.path.join(self.root, "HEAD")) and os.path.isdir(os.path.join(self.root, "objects"))):
-            return False
-        try:
-            out = subprocess.run(["git", "-C", self.root, "rev-parse", "--is-bare-repository"],
-                                 capture_output=True, text=True, check=False)
-        except OSError:
-            return False
-        return out.returncode == 0 and out.stdout.strip() == "true"
-
     def describe(self) -> str:
         kind = f"bare git repository, {self.rev}" if self._git else "directory"
         return f"{self.root} ({kind})"
@@ -149,18 +144,7 @@ class UserlandSource:
     def read(self, name: str) -> str:
         """Text of a file of hello_fft (``name`` relative to the hello_fft directory)."""
         rel = f"{self._prefix}/{name}" if self._prefix else name
-        if self._git:
-            out = subprocess.run(["git", "-C", self.root, "show", f"{self.rev}:{rel}"],
-                                 capture_output=True, check=False)
-            if out.returncode != 0:
-                raise UserlandNotFound(f"{self.root}: cannot read {rel} at {self.rev}: "
-                                       f"{out.stderr.decode(errors='replace').strip()}")
-            return out.stdout.decode("utf-8", errors="replace")
-        path = os.path.join(self.root, rel)
-        if not os.path.isfile(path):
-            raise UserlandNotFound(f"{path}: no such file")
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        return read_text(self.root, rel, bare=self._git, rev=self.rev, error=UserlandNotFound)
 
     def shader(self, log2_n: int) -> np.ndarray:
         """The QPU code for one length, as little-endian uint32 words in memory order."""

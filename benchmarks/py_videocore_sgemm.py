@@ -56,7 +56,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 import types
@@ -65,6 +64,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:         # benchmarks/ is not a package
+    sys.path.insert(0, HERE)
+
+from source_tree import is_bare_git, read_text  # noqa: E402
+
 DEFAULT_OUT = os.path.join(HERE, "results", "py_videocore_sgemm.json")
 ENV = "QPU_PY_VIDEOCORE"
 EXAMPLE = "examples/sgemm.py"
@@ -98,7 +102,7 @@ class PyVideocoreSource:
         if not os.path.isdir(self.root):
             raise PyVideocoreNotFound(f"{root}: no such directory")
         self.bare = not os.path.isfile(os.path.join(self.root, EXAMPLE))
-        if self.bare and not self._is_bare_git():
+        if self.bare and not is_bare_git(self.root):
             raise PyVideocoreNotFound(f"{root}: neither a py-videocore checkout (no {EXAMPLE}) nor a bare git "
                                       "repository")
         self.read(EXAMPLE)  # fails early, with the reason, when the example is missing
@@ -113,31 +117,12 @@ class PyVideocoreSource:
         except PyVideocoreNotFound:
             return None
 
-    def _is_bare_git(self) -> bool:
-        try:
-            out = subprocess.run(["git", "-C", self.root, "rev-parse", "--is-bare-repository"],
-                                 capture_output=True, text=True, check=False)
-        except OSError:
-            return False
-        return out.returncode == 0 and out.stdout.strip() == "true"
-
     def describe(self) -> str:
         return f"{self.root} ({f'bare git repository, {self.rev}' if self.bare else 'directory'})"
 
     def read(self, rel: str) -> str:
         """Text of one file of the repository (``rel`` relative to its top)."""
-        if self.bare:
-            out = subprocess.run(["git", "-C", self.root, "show", f"{self.rev}:{rel}"],
-                                 capture_output=True, check=False)
-            if out.returncode != 0:
-                raise PyVideocoreNotFound(f"{self.root}: cannot read {rel} at {self.rev}: "
-                                          f"{out.stderr.decode(errors='replace').strip()}")
-            return out.stdout.decode("utf-8", errors="replace")
-        path = os.path.join(self.root, rel)
-        if not os.path.isfile(path):
-            raise PyVideocoreNotFound(f"{path}: no such file")
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        return read_text(self.root, rel, bare=self.bare, rev=self.rev, error=PyVideocoreNotFound)
 
 
 # ----------------------------------------------------------------------------------------------
