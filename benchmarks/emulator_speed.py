@@ -93,10 +93,11 @@ block:
 """
 
 
-def timed(h: Harness):
-    """Wrap ``h.v3d.execute`` to measure the emulation alone (not assembly or allocation)."""
-    spent = []
-    execute = h.v3d.execute
+def timed(v3d: Any) -> List[float]:
+    """Wrap ``v3d.execute`` to measure the emulation alone (not assembly or allocation): the
+    seconds of each call are appended to the list returned."""
+    spent: List[float] = []
+    execute = v3d.execute
 
     def run(*args, **kw):
         t = time.perf_counter()
@@ -104,7 +105,7 @@ def timed(h: Harness):
             return execute(*args, **kw)
         finally:
             spent.append(time.perf_counter() - t)
-    h.v3d.execute = run  # type: ignore[method-assign]
+    v3d.execute = run
     return spent
 
 
@@ -115,7 +116,7 @@ def show(name: str, num: int, report, dt: float) -> None:
 
 def bench(name: str, src: str, num: int, unifs, verbose: bool = True) -> Dict[str, Any]:
     h = Harness(mem_size=64 << 20)
-    spent = timed(h)
+    spent = timed(h.v3d)
     extra = [u(h) if callable(u) else u for u in unifs]
     report = h.run(src + END, per_qpu_uniforms=[e for e in extra] if num > 1 else None,
                    uniforms=extra[0] if num == 1 else (), timeout_ms=100000)
@@ -150,16 +151,7 @@ def sgemm_speed(shape=SGEMM_SHAPE, hazard_checks: bool = True) -> Dict[str, Any]
         v3d = drv.backend.v3d
         v3d.hazard_checks = hazard_checks
         sgemm(drv, np.ones((16, 4), np.float32), np.ones((4, 64), np.float32), n_qpus=1)   # host-side warm-up
-        spent: List[float] = []
-        execute = v3d.execute
-
-        def run(*args, **kw):
-            t = time.perf_counter()
-            try:
-                return execute(*args, **kw)
-            finally:
-                spent.append(time.perf_counter() - t)
-        v3d.execute = run
+        spent = timed(v3d)
         _, report = sgemm(drv, a, b, n_qpus=12)
     name = f"sgemm {m}x{k} @ {k}x{n}" + ("" if hazard_checks else " (no hazard checks)")
     return _numbers(name, 12, report, sum(spent))
@@ -176,7 +168,7 @@ def _args(blocks: int):
 
 def tmu_vpm_12(blocks: int, verbose: bool = True) -> Dict[str, Any]:
     h = Harness(mem_size=128 << 20)
-    spent = timed(h)
+    spent = timed(h.v3d)
     args = _args(blocks)
     lists = [args(h, k) for k in range(12)]
     report = h.run(tmu_vpm_kernel(blocks) + END, per_qpu_uniforms=lists, timeout_ms=100000)
