@@ -56,6 +56,7 @@ from .remote_protocol import (
     SYNC_CHUNK,
     FrameReader,
     Message,
+    MirroredBlock,
     changed_ranges,
     encode_frame,
     error_from_wire,
@@ -68,23 +69,7 @@ from .report import RunReport
 
 log = logging.getLogger("qpu.runtime")
 
-BUS_ALIAS_MASK = 0xC0000000
 SYNC_MODES = ("changed", "all")
-
-
-class _Mirror:
-    """Local memory of one mapped block, and the server's last known contents of it."""
-
-    def __init__(self, bus: int, size: int) -> None:
-        self.bus = bus
-        self.phys = bus & ~BUS_ALIAS_MASK
-        self.size = size
-        self.data = np.zeros(size, dtype=np.uint8)
-        self.shadow = np.zeros(size, dtype=np.uint8)
-
-    def offset(self, bus: int, nbytes: int) -> Optional[int]:
-        off = (bus & ~BUS_ALIAS_MASK) - self.phys
-        return off if 0 <= off and off + nbytes <= self.size else None
 
 
 class _RemoteMailbox:
@@ -139,7 +124,7 @@ class RemoteBackend:
         self._reader = FrameReader(self._transport)
         self._lock = threading.RLock()
         self._next_id = 1
-        self._mirrors: Dict[int, _Mirror] = {}
+        self._mirrors: Dict[int, MirroredBlock] = {}
         self._programs: Dict[int, Any] = {}
         self._outputs: Optional[List[Tuple[int, int]]] = None
         self.broken = ""            # why the link is unusable, once it is
@@ -256,7 +241,7 @@ class RemoteBackend:
 
     def map(self, bus: int, size: int) -> Tuple[Any, Callable[[], None]]:
         self.request("map", {"bus": bus, "size": size})
-        mirror = _Mirror(bus, size)
+        mirror = MirroredBlock(bus, size, np.zeros(size, dtype=np.uint8))
         self._mirrors[mirror.phys] = mirror
 
         def unmap() -> None:

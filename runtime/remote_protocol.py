@@ -38,6 +38,7 @@ import numpy as np
 
 from qpu.errors import QPUError, SourceLocation
 
+from .backends import BUS_ALIAS_MASK
 from .errors import CorruptFrameError, RemoteProtocolError, RemoteServerError, RemoteTimeoutError
 
 PROTOCOL_VERSION = 1
@@ -234,6 +235,24 @@ class FrameReader:
 
 
 # -- memory synchronisation ---------------------------------------------------------------------------
+
+class MirroredBlock:
+    """One mapped block of GPU memory as either end of the link holds it: ``data`` (the
+    local memory: the client's copy, or the server's view of the real block) and ``shadow``
+    (what the other end last saw), so that only changed ranges travel."""
+
+    def __init__(self, bus: int, size: int, data: np.ndarray) -> None:
+        self.bus = bus
+        self.phys = bus & ~BUS_ALIAS_MASK
+        self.size = size
+        self.data = data
+        self.shadow = np.zeros(size, dtype=np.uint8)
+
+    def offset(self, bus: int, nbytes: int) -> Optional[int]:
+        """Offset of [bus, bus + nbytes) in the block (any bus alias), or None if not inside it."""
+        off = (bus & ~BUS_ALIAS_MASK) - self.phys
+        return off if 0 <= off and off + nbytes <= self.size else None
+
 
 def changed_ranges(current: np.ndarray, reference: np.ndarray, chunk: int = SYNC_CHUNK,
                    slab: int = 4 << 20) -> List[Tuple[int, int]]:

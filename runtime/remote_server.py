@@ -32,6 +32,7 @@ import numpy as np
 
 from qpu.errors import QPUError
 
+from .backends import BUS_ALIAS_MASK
 from .errors import CorruptFrameError, RemoteConnectionError, RemoteProtocolError, RemoteTimeoutError
 from .remote_protocol import (
     KIND_ERROR,
@@ -41,6 +42,7 @@ from .remote_protocol import (
     SYNC_CHUNK,
     FrameReader,
     Message,
+    MirroredBlock,
     changed_ranges,
     encode_frame,
     error_to_wire,
@@ -51,7 +53,6 @@ from .remote_transport import SerialTransport, SocketTransport
 
 log = logging.getLogger("qpu.runtime.server")
 
-BUS_ALIAS_MASK = 0xC0000000
 IDLE_TIMEOUT = 5.0          # longest silence inside a frame before it counts as damaged
 
 
@@ -69,20 +70,13 @@ def make_backend(kind: str = "mailbox", **options: Any) -> Any:
     raise RemoteProtocolError(f"unknown server backend {kind!r}: use 'mailbox' or 'emulator'")
 
 
-class _Mapped:
-    """A block a session mapped: the backend's view of it and the client's last known contents."""
+class _Mapped(MirroredBlock):
+    """A block a session mapped: the backend's view of it, the client's last known contents
+    (MirroredBlock) and how to unmap it."""
 
     def __init__(self, bus: int, size: int, data: np.ndarray, unmap: Callable[[], None]) -> None:
-        self.bus = bus
-        self.phys = bus & ~BUS_ALIAS_MASK
-        self.size = size
-        self.data = data
+        super().__init__(bus, size, data)
         self.unmap = unmap
-        self.shadow = np.zeros(size, dtype=np.uint8)
-
-    def offset(self, bus: int, nbytes: int) -> Optional[int]:
-        off = (bus & ~BUS_ALIAS_MASK) - self.phys
-        return off if 0 <= off and off + nbytes <= self.size else None
 
 
 class _Allocation:
