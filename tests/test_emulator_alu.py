@@ -253,6 +253,69 @@ def test_fadd_fsub_fmul_against_exact_arithmetic(a, b):
         assert fmul[1][i] == 0
 
 
+# Edges of the row functions' common-case ranges (alu._ordinary_add / _ordinary_mul): the
+# smallest magnitude inside, its float32 neighbour below (outside), the largest inside and
+# its neighbour above (outside).  A row with one lane outside takes the general path.
+ADD_EDGES = [0x0D800000, 0x0D7FFFFF, 0x717FFFFF, 0x71800000]    # 2**-100, 2**100
+MUL_EDGES = [0x20000000, 0x1FFFFFFF, 0x5EFFFFFF, 0x5F000000]    # 2**-63, 2**63
+
+
+def _row_operands(seed: int, lo: int, hi: int, edges: List[int]):
+    """Rows of operands with exponent fields in [lo, hi] (all lanes inside the common-case
+    range), near-cancelling pairs among them, and rows where one lane is an edge value."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(48):
+        a = (rng.integers(lo, hi + 1, 16) << 23) | rng.integers(0, 1 << 23, 16)
+        gap = rng.integers(0, 3 if k % 2 else 40, 16)
+        b = (np.clip((a >> 23) - gap, lo, hi) << 23) | rng.integers(0, 1 << 23, 16)
+        if k % 3 == 0:
+            b = a + rng.integers(-2, 3, 16)           # the same magnitude, nearly: cancellation
+        a |= rng.integers(0, 2, 16) << 31
+        b |= rng.integers(0, 2, 16) << 31
+        if k >= 32:
+            edge = edges[k % 4] | (int(rng.integers(0, 2)) << 31)
+            (a if k % 2 else b)[k % 16] = edge
+        rows.append((a.astype(np.uint32), b.astype(np.uint32)))
+    return rows
+
+
+def test_common_case_ranges_are_the_documented_ones():
+    inside = [True, False, True, False]
+    assert [bool(alu._ordinary_add(np.uint32(x))) for x in ADD_EDGES] == inside
+    assert [bool(alu._ordinary_mul(np.uint32(x))) for x in MUL_EDGES] == inside
+    for x in SPECIALS:   # zeros, denormals, infinities, NaNs, FLT_MAX: never the common case
+        if exponent(x) in (0, 255) or x & 0x7FFFFFFF == FLT_MAX:
+            assert not alu._ordinary_add(np.uint32(x)) and not alu._ordinary_mul(np.uint32(x))
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the row functions exist under numba only")
+def test_add_rows_fadd_fsub_common_case_and_its_edges():
+    fadd, fsub = ADD_OPS_BY_NAME["fadd"].code, ADD_OPS_BY_NAME["fsub"].code
+    for a, b in _row_operands(11, 27, 226, ADD_EDGES):
+        for op, flip in ((fadd, 0), (fsub, 0x80000000)):
+            want = [ref_fadd(int(x), int(y) ^ flip) for x, y in zip(a, b)]
+            V = np.zeros((4, 16), np.uint32)
+            V[0], V[1] = a, b
+            assert alu.add_rows(op, V, 0, 1, 2, 3)
+            assert [int(x) for x in V[2]] == want, (op, [hex(int(x)) for x in a], [hex(int(y)) for y in b])
+            assert alu.add_rows(op, V, 0, 1, 0, 3)     # the result may overwrite an operand
+            assert [int(x) for x in V[0]] == want
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the row functions exist under numba only")
+def test_mul_rows_fmul_common_case_and_its_edges():
+    fmul = MUL_OPS_BY_NAME["fmul"].code
+    for a, b in _row_operands(12, 64, 189, MUL_EDGES):
+        want = [ref_fmul(int(x), int(y)) for x, y in zip(a, b)]
+        V = np.zeros((3, 16), np.uint32)
+        V[0], V[1] = a, b
+        assert alu.mul_rows(fmul, V, 0, 1, 2)
+        assert [int(x) for x in V[2]] == want, ([hex(int(x)) for x in a], [hex(int(y)) for y in b])
+        assert alu.mul_rows(fmul, V, 0, 1, 1)          # the result may overwrite an operand
+        assert [int(x) for x in V[1]] == want
+
+
 @given(st.lists(st.floats(-(2.0 ** 100), 2.0 ** 100, width=32), min_size=16, max_size=16),
        st.lists(st.floats(-(2.0 ** 100), 2.0 ** 100, width=32), min_size=16, max_size=16))
 def test_float_ops_within_one_ulp_of_numpy(a, b):
