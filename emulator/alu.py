@@ -524,6 +524,26 @@ def _toward_zero(r, down):
 
 
 @_inline
+def _sum_toward_zero(fa, fb):
+    """(r, s, err) for two float32 values: s = fa + fb rounded to nearest and err its exact
+    error (TwoSum), r = the sum rounded toward zero with results below 2**-126 +0: the exact
+    sum lies toward zero from s exactly when err and s have opposite signs."""
+    zero = np.float32(0.0)
+    s = fa + fb
+    bb = s - fa
+    err = (fa - (s - bb)) + (fb - bb)
+    return _toward_zero(s, (err != zero) & ((err < zero) != (s < zero))), s, err
+
+
+@_inline
+def _truncated_product(fa, fb):
+    """The double product of two float32 values (exact) with its 29 lowest mantissa bits
+    cleared: rounded toward zero to float32 precision (a sign-magnitude truncation)."""
+    p = np.float64(fa) * np.float64(fb)
+    return np.uint64(np.float64(p).view(np.uint64) & np.uint64(0xFFFFFFFFE0000000)).view(np.float64)
+
+
+@_inline
 def _fadd32(x, y):
     """fadd of two patterns, the QPU's way, on the host's float32 arithmetic: (pattern, exact).
 
@@ -545,10 +565,7 @@ def _fadd32(x, y):
         fa = zero
     if abs(fb) < min_normal:
         fb = zero
-    s = fa + fb
-    bb = s - fa
-    err = (fa - (s - bb)) + (fb - bb)
-    r = _toward_zero(s, (err != zero) & ((err < zero) != (s < zero)))
+    r, s, err = _sum_toward_zero(fa, fb)
     s_inf = not abs(s) <= flt_max
     if s_inf:
         r = np.copysign(flt_max, s)
@@ -572,8 +589,7 @@ def _fmul32(x, y):
     min_normal = np.float32(1.1754943508222875e-38)
     fa = _f32(x)
     fb = _f32(y)
-    p = np.float64(fa) * np.float64(fb)
-    pt = np.uint64(np.float64(p).view(np.uint64) & np.uint64(0xFFFFFFFFE0000000)).view(np.float64)
+    pt = _truncated_product(fa, fb)
     r = np.float32(pt)
     if abs(pt) < np.float64(1.1754943508222875e-38):
         r = np.float32(0.0)
@@ -844,28 +860,14 @@ def _fadd32_ordinary(x, y):
     operand and no overflow anywhere, so of _fadd32's special cases only the flush of a
     result below 2**-126 remains (tests/test_emulator_alu.py checks rows at the range's
     edges against exact arithmetic)."""
-    min_normal = np.float32(1.1754943508222875e-38)
-    zero = np.float32(0.0)
-    fa = _f32(x)
-    fb = _f32(y)
-    s = fa + fb
-    bb = s - fa
-    err = (fa - (s - bb)) + (fb - bb)
-    r = s
-    if (err != zero) & ((err < zero) != (s < zero)):
-        r = s * np.float32(0.9999999403953552)   # s's neighbour toward zero (see _toward_zero)
-    if abs(r) < min_normal:
-        r = zero
-    return _bits32(r)
+    return _bits32(_sum_toward_zero(_f32(x), _f32(y))[0])
 
 
 @_inline
 def _fmul32_ordinary(x, y):
     """_fmul32 for operands that pass _ordinary_mul: the truncated exact product is a normal
     float32 value, so no special case remains."""
-    p = np.float64(_f32(x)) * np.float64(_f32(y))
-    return _bits32(np.float32(np.uint64(np.float64(p).view(np.uint64) & np.uint64(0xFFFFFFFFE0000000))
-                              .view(np.float64)))
+    return _bits32(np.float32(_truncated_product(_f32(x), _f32(y))))
 
 
 @_inline
@@ -880,23 +882,16 @@ def _fadd_row(V, a, b, o, flip, t) -> None:
         y = V[b, i] ^ flip
         ordinary &= _ordinary_add(x) & _ordinary_add(y)
         V[t, i] = _fadd32_ordinary(x, y)
-    if ordinary:
-        # the common case: every lane in the range where fewer special cases exist
-        copy_row_values(V, o, t)
-        return
-    exact = True
-    for i in range(_ROW_LANES):
-        r, e = _fadd32(V[a, i], V[b, i] ^ flip)
-        exact &= e
-        V[t, i] = r
-    if exact:
+    if not ordinary:
+        exact = True
         for i in range(_ROW_LANES):
-            V[o, i] = V[t, i]
-    else:
-        for i in range(_ROW_LANES):
-            V[t, i] = _fadd_bits(_lane(V[a, i]), _lane(V[b, i] ^ flip))
-        for i in range(_ROW_LANES):
-            V[o, i] = V[t, i]
+            r, e = _fadd32(V[a, i], V[b, i] ^ flip)
+            exact &= e
+            V[t, i] = r
+        if not exact:
+            for i in range(_ROW_LANES):
+                V[t, i] = _fadd_bits(_lane(V[a, i]), _lane(V[b, i] ^ flip))
+    copy_row_values(V, o, t)
 
 
 @_inline
