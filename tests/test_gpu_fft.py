@@ -10,27 +10,15 @@ gpu_fft_twiddles.c, both read from that checkout at test time.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
-import sys
 import warnings
 
 import numpy as np
 import pytest
+from bench_modules import load_benchmark
 
-_BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(_BENCH, f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-gfh = _load("gpu_fft_host")
+gfh = load_benchmark("gpu_fft_host")
 
 USERLAND = gfh.UserlandSource.open(os.environ.get("QPU_USERLAND"))
 needs_userland = pytest.mark.skipif(USERLAND is None, reason="set QPU_USERLAND to a raspberrypi/userland "
@@ -190,7 +178,7 @@ def test_missing_userland_is_none(tmp_path):
 
 
 def test_calibrate_skips_without_userland(tmp_path, capsys):
-    cal = _load("calibrate_gpu_fft")
+    cal = load_benchmark("calibrate_gpu_fft")
     assert cal.main([str(tmp_path / "absent")]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "skipped" in out[0]

@@ -11,7 +11,6 @@ never part of this repository: set QPU_PY_VIDEOCORE to a checkout or bare git mi
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -19,20 +18,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from bench_modules import load_benchmark
 
-_BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
-
-
-def _load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, os.path.join(_BENCH, f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-pvs = _load("py_videocore_sgemm")
+pvs = load_benchmark("py_videocore_sgemm")
 
 SOURCE = pvs.PyVideocoreSource.open(os.environ.get("QPU_PY_VIDEOCORE"))
 
