@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 import numpy as np
+from emulator_speed import SGEMM_SHAPE
 
-SHAPE = (96, 363, 3072)      # the SGEMM reference workload of emulator_speed.py
 ALIAS = "qpu_loop_b"         # package name B's emulator is imported under
 
 
@@ -73,7 +73,7 @@ def compare(other_core: Any, pairs: int) -> Dict[str, List[float]]:
             spent[current[0]] += time.perf_counter() - t
 
     v3d_module.run_loop = timed_loop
-    m, k, n = SHAPE
+    m, k, n = SGEMM_SHAPE
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
